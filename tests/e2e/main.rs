@@ -1,0 +1,9 @@
+//! Tests against a real control plane (etcd + kube-apiserver + kube-controller-manager,
+//! started once for this binary by `tests/support`).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod by_hand;
+mod controlplane;
+mod harness;

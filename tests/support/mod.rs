@@ -1,0 +1,472 @@
+//! A throwaway Kubernetes control plane for tests, in the spirit of controller-runtime's
+//! envtest: etcd + kube-apiserver + kube-controller-manager built from source by
+//! `hack/controlplane/build.sh`, started on free 127.0.0.1 ports with fresh certificates.
+//!
+//! One control plane is shared by all tests of a test binary ([`shared`]); each test takes its
+//! own namespace ([`ControlPlane::namespace`]) and its own [`kube::Client`]
+//! ([`ControlPlane::client`]: a client is bound to the tokio runtime it was created on, and
+//! every `#[tokio::test]` has its own). Nothing outlives the test binary: see [`process`].
+//!
+//! Environment:
+//! - `KEYSMITH_CONTROLPLANE_BIN`: use binaries from this directory instead of `build.sh`;
+//! - `KEYSMITH_KEEP_CONTROLPLANE=1`: keep the scratch directory (logs, kubeconfig) on exit.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod pki;
+pub mod process;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use kube::api::{Api, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use pki::Pki;
+use process::Managed;
+
+/// Errors of the harness; tests unwrap them with a message.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+type Result<T> = std::result::Result<T, Error>;
+
+const START_ATTEMPTS: usize = 3;
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A running etcd + kube-apiserver + kube-controller-manager.
+pub struct ControlPlane {
+    // Field order is drop order: stop the processes before the directory goes.
+    processes: Vec<Managed>,
+    dir: ScratchDir,
+    kubeconfig: PathBuf,
+    config: Config,
+    bin_dir: PathBuf,
+    version: String,
+    startup: Duration,
+    readyz_after: Duration,
+}
+
+/// The control plane shared by every test of this test binary, started on first use.
+pub fn shared() -> &'static ControlPlane {
+    static SHARED: OnceLock<ControlPlane> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let cp = ControlPlane::start().unwrap_or_else(|e| panic!("control plane: {e}"));
+        cp.dir.remove_at_exit();
+        cp
+    })
+}
+
+impl ControlPlane {
+    /// Builds (if needed) and starts a new control plane, owned by the caller and stopped
+    /// when dropped. Blocking; may be called from inside an async test.
+    pub fn start() -> Result<Self> {
+        // Readiness is polled with a kube client, which needs a runtime of its own: the
+        // caller may already be inside one.
+        std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(Self::start_with_retries())
+        })
+        .join()
+        .map_err(|_| "control plane start-up panicked")?
+    }
+
+    async fn start_with_retries() -> Result<Self> {
+        let bin_dir = binaries()?;
+        let version = pinned_version()?;
+        let mut last_error = None;
+        for attempt in 1..=START_ATTEMPTS {
+            match Self::start_once(&bin_dir, &version).await {
+                Ok(cp) => return Ok(cp),
+                Err(e) => {
+                    // A free port can be taken between choosing and binding it: try again.
+                    eprintln!("control plane start attempt {attempt} failed: {e}");
+                    last_error = Some(e);
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| "control plane did not start".into()))
+    }
+
+    async fn start_once(bin_dir: &Path, version: &str) -> Result<Self> {
+        let started = Instant::now();
+        let dir = ScratchDir::new()?;
+        let pki = Pki::write(dir.path())?;
+        let [etcd_client, etcd_peer, apiserver_port, kcm_port] = free_ports()?;
+        let mut processes = Vec::new();
+
+        processes.push(start_etcd(bin_dir, dir.path(), etcd_client, etcd_peer)?);
+        wait_for_tcp(&mut processes[0], etcd_client).await?;
+
+        processes.push(start_apiserver(
+            bin_dir,
+            dir.path(),
+            &pki,
+            etcd_client,
+            apiserver_port,
+        )?);
+        let kubeconfig_text = kubeconfig_json(&pki, apiserver_port);
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, &kubeconfig_text)?;
+        let config = Config::from_custom_kubeconfig(
+            Kubeconfig::from_yaml(&kubeconfig_text)?,
+            &KubeConfigOptions::default(),
+        )
+        .await?;
+        let client = Client::try_from(config.clone())?;
+        wait_for_readyz(&mut processes[1], &client).await?;
+        let readyz_after = started.elapsed();
+
+        processes.push(start_controller_manager(
+            bin_dir,
+            dir.path(),
+            &kubeconfig,
+            &pki,
+            kcm_port,
+        )?);
+        wait_for_default_service_account(&mut processes, &client).await?;
+
+        let cp = Self {
+            processes,
+            dir,
+            kubeconfig,
+            config,
+            bin_dir: bin_dir.to_owned(),
+            version: version.to_owned(),
+            startup: started.elapsed(),
+            readyz_after,
+        };
+        eprintln!(
+            "control plane {} ready in {:.1}s (apiserver /readyz after {:.1}s; kubeconfig {})",
+            cp.version,
+            cp.startup.as_secs_f64(),
+            cp.readyz_after.as_secs_f64(),
+            cp.kubeconfig.display()
+        );
+        Ok(cp)
+    }
+
+    /// A new client for the calling test's runtime.
+    pub fn client(&self) -> Client {
+        Client::try_from(self.config.clone()).expect("kube client from the harness config")
+    }
+
+    /// Path of an admin kubeconfig, for `kubectl --kubeconfig` and other tools.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The Kubernetes release the control plane was built from, e.g. `v1.37.2`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// How long the start took, from generating certificates to the default ServiceAccount.
+    pub fn startup(&self) -> Duration {
+        self.startup
+    }
+
+    /// Process ids of etcd, kube-apiserver and kube-controller-manager.
+    pub fn pids(&self) -> Vec<u32> {
+        self.processes.iter().map(Managed::pid).collect()
+    }
+
+    /// Creates a fresh namespace named `<prefix>-<n>` for one test and returns its name.
+    pub async fn namespace(&self, client: &Client, prefix: &str) -> String {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!("{prefix}-{}", COUNTER.fetch_add(1, Ordering::Relaxed));
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"keysmith.dev/test": "true"}}
+        }))
+        .expect("namespace object");
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+        name
+    }
+
+    /// A `kubectl` command (the one built with the control plane) using the admin kubeconfig.
+    pub fn kubectl_command(&self) -> Command {
+        let mut cmd = Command::new(self.bin_dir.join("kubectl"));
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig);
+        cmd
+    }
+
+    /// Runs `kubectl` with `args` on a blocking thread and returns its output.
+    pub async fn kubectl<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = self.kubectl_command();
+        cmd.args(args);
+        tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .expect("kubectl thread")
+            .expect("run kubectl")
+    }
+}
+
+/// The binaries directory: `$KEYSMITH_CONTROLPLANE_BIN`, or what `build.sh` prints (it builds
+/// the control plane first if the cache does not have it yet).
+pub fn binaries() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("KEYSMITH_CONTROLPLANE_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let script = repo_root().join("hack/controlplane/build.sh");
+    let out = Command::new(&script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("run {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} failed: {}", script.display(), out.status).into());
+    }
+    let stdout = String::from_utf8(out.stdout)?;
+    let dir = stdout
+        .lines()
+        .last()
+        .ok_or("build.sh printed no directory")?;
+    Ok(PathBuf::from(dir.trim()))
+}
+
+/// The Kubernetes release pinned in `hack/controlplane/versions.env`.
+pub fn pinned_version() -> Result<String> {
+    let text = std::fs::read_to_string(repo_root().join("hack/controlplane/versions.env"))?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("KUBERNETES_VERSION="))
+        .map(|v| v.trim().to_owned())
+        .ok_or_else(|| "KUBERNETES_VERSION missing in versions.env".into())
+}
+
+/// The repository root (where Cargo.toml is).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn start_etcd(bin: &Path, dir: &Path, client_port: u16, peer_port: u16) -> Result<Managed> {
+    let client_url = format!("http://127.0.0.1:{client_port}");
+    let peer_url = format!("http://127.0.0.1:{peer_port}");
+    let mut cmd = Command::new(bin.join("etcd"));
+    cmd.arg("--name=keysmith-test")
+        .arg(format!("--data-dir={}", dir.join("etcd").display()))
+        .arg(format!("--listen-client-urls={client_url}"))
+        .arg(format!("--advertise-client-urls={client_url}"))
+        .arg(format!("--listen-peer-urls={peer_url}"))
+        .arg(format!("--initial-advertise-peer-urls={peer_url}"))
+        .arg(format!("--initial-cluster=keysmith-test={peer_url}"))
+        .arg("--unsafe-no-fsync=true")
+        .arg("--log-level=warn");
+    Ok(Managed::spawn("etcd", cmd, &dir.join("etcd.log"))?)
+}
+
+fn start_apiserver(
+    bin: &Path,
+    dir: &Path,
+    pki: &Pki,
+    etcd_port: u16,
+    port: u16,
+) -> Result<Managed> {
+    let mut cmd = Command::new(bin.join("kube-apiserver"));
+    cmd.arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
+        .arg("--bind-address=127.0.0.1")
+        .arg("--advertise-address=127.0.0.1")
+        .arg(format!("--secure-port={port}"))
+        .arg(format!(
+            "--cert-dir={}",
+            dir.join("apiserver-certs").display()
+        ))
+        .arg(format!("--tls-cert-file={}", pki.serving_cert.display()))
+        .arg(format!(
+            "--tls-private-key-file={}",
+            pki.serving_key.display()
+        ))
+        .arg(format!("--client-ca-file={}", pki.ca_cert.display()))
+        .arg("--service-cluster-ip-range=10.0.0.0/24")
+        .arg("--endpoint-reconciler-type=none")
+        .arg("--authorization-mode=RBAC")
+        .arg("--allow-privileged=true")
+        .arg(format!("--service-account-issuer=https://127.0.0.1:{port}"))
+        .arg(format!(
+            "--service-account-key-file={}",
+            pki.service_account_pub.display()
+        ))
+        .arg(format!(
+            "--service-account-signing-key-file={}",
+            pki.service_account_key.display()
+        ));
+    Ok(Managed::spawn(
+        "kube-apiserver",
+        cmd,
+        &dir.join("kube-apiserver.log"),
+    )?)
+}
+
+fn start_controller_manager(
+    bin: &Path,
+    dir: &Path,
+    kubeconfig: &Path,
+    pki: &Pki,
+    port: u16,
+) -> Result<Managed> {
+    let mut cmd = Command::new(bin.join("kube-controller-manager"));
+    cmd.arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .arg(
+            "--controllers=garbage-collector-controller,namespace-controller,\
+             serviceaccount-controller,serviceaccount-token-controller",
+        )
+        .arg("--leader-elect=false")
+        .arg("--bind-address=127.0.0.1")
+        .arg(format!("--secure-port={port}"))
+        .arg(format!("--cert-dir={}", dir.join("kcm-certs").display()))
+        .arg(format!(
+            "--service-account-private-key-file={}",
+            pki.service_account_key.display()
+        ))
+        .arg(format!("--root-ca-file={}", pki.ca_cert.display()));
+    Ok(Managed::spawn(
+        "kube-controller-manager",
+        cmd,
+        &dir.join("kube-controller-manager.log"),
+    )?)
+}
+
+/// An admin kubeconfig in JSON (which kubectl and kube-rs read as YAML).
+fn kubeconfig_json(pki: &Pki, port: u16) -> String {
+    let b64 = |data: &[u8]| base64::engine::general_purpose::STANDARD.encode(data);
+    let config = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "keysmith-test", "cluster": {
+            "server": format!("https://127.0.0.1:{port}"),
+            "certificate-authority-data": b64(pki.ca_pem.as_bytes()),
+        }}],
+        "users": [{"name": "admin", "user": {
+            "client-certificate-data": b64(pki.admin_cert_pem.as_bytes()),
+            "client-key-data": b64(pki.admin_key_pem.as_bytes()),
+        }}],
+        "contexts": [{"name": "keysmith-test", "context": {
+            "cluster": "keysmith-test", "user": "admin", "namespace": "default",
+        }}],
+        "current-context": "keysmith-test",
+    });
+    serde_json::to_string_pretty(&config).expect("kubeconfig is plain JSON")
+}
+
+/// Four distinct free ports on 127.0.0.1 (held open together so none repeats).
+fn free_ports() -> Result<[u16; 4]> {
+    let listeners = (0..4)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut ports = [0u16; 4];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
+}
+
+/// Polls `check` every 100 ms until it returns true, failing early if `process` exits.
+async fn wait_until<F, Fut>(process: &mut Managed, what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if check().await {
+            return Ok(());
+        }
+        if let Some(status) = process.exited() {
+            return Err(format!(
+                "{} exited ({status}) before {what}; log tail:\n{}",
+                process.name(),
+                process.log_tail(30)
+            )
+            .into());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{} not {what} after {READY_TIMEOUT:?}; log tail:\n{}",
+                process.name(),
+                process.log_tail(30)
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_for_tcp(process: &mut Managed, port: u16) -> Result<()> {
+    wait_until(process, "listening", || async move {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+    .await
+}
+
+async fn wait_for_readyz(process: &mut Managed, client: &Client) -> Result<()> {
+    wait_until(process, "ready (/readyz)", || async {
+        let request = http::Request::get("/readyz").body(Vec::new());
+        match request {
+            Ok(request) => matches!(client.request_text(request).await, Ok(body) if body == "ok"),
+            Err(_) => false,
+        }
+    })
+    .await
+}
+
+/// kube-controller-manager is working once its serviceaccount controller has created the
+/// `default` ServiceAccount of the `default` namespace.
+async fn wait_for_default_service_account(
+    processes: &mut [Managed],
+    client: &Client,
+) -> Result<()> {
+    let accounts = Api::<ServiceAccount>::namespaced(client.clone(), "default");
+    let kcm = processes.last_mut().ok_or("no controller manager")?;
+    wait_until(kcm, "running (default ServiceAccount)", || async {
+        matches!(accounts.get_opt("default").await, Ok(Some(_)))
+    })
+    .await
+}
+
+/// The control plane's scratch directory: removed on drop, or at exit for the shared one.
+struct ScratchDir {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl ScratchDir {
+    fn new() -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("keysmith-controlplane-")
+            .tempdir()?;
+        Ok(Self {
+            path: dir.keep(),
+            keep: std::env::var_os("KEYSMITH_KEEP_CONTROLPLANE").is_some(),
+        })
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn remove_at_exit(&self) {
+        if !self.keep {
+            process::remove_at_exit(self.path.clone());
+        }
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
