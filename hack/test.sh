@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The one test command (README.md; .ci/run calls it). Installs what is missing, builds the
+# test control plane once into a cache outside the checkout, checks formatting and lints,
+# runs every test, and fails if any control-plane process outlived the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/keysmith
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+timed() { local t=$SECONDS; "$@"; echo "    ($(( SECONDS - t ))s)" >&2; }
+
+step "dependencies"
+timed hack/install-deps.sh
+
+step "control plane (hack/controlplane/build.sh)"
+KEYSMITH_CONTROLPLANE_BIN=$(hack/controlplane/build.sh)
+export KEYSMITH_CONTROLPLANE_BIN
+
+# Processes of the control plane that were running before the tests (e.g. hack/controlplane/up.sh
+# in another terminal) are not ours to judge.
+control_plane_pids() { pgrep -f "^$KEYSMITH_CONTROLPLANE_BIN/" | sort || true; }
+before=$(control_plane_pids)
+
+step "cargo fmt --check"
+timed cargo fmt --all -- --check
+step "cargo clippy -D warnings"
+timed cargo clippy --locked --all-targets -- -D warnings
+step "cargo test"
+status=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+timed cargo test --locked 2>&1 | tee "$log" || status=$?
+
+step "no control-plane process outlives the tests"
+leftover=$(comm -13 <(echo "$before") <(control_plane_pids) | grep . || true)
+if [ -n "$leftover" ]; then
+  echo "left running after the tests:" >&2
+  ps -o pid=,args= -p $leftover >&2 || true
+  kill -9 $leftover 2>/dev/null || true
+  status=1
+else
+  echo "    none" >&2
+fi
+# One closing line over every test binary (the last binary cargo runs, the doc-tests, has none).
+awk '/^test result:/ { p += $4; f += $6; i += $8 }
+     END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
+exit $status
