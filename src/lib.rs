@@ -5,5 +5,7 @@
 //! The library is organised as the architecture document describes: `api` holds the CRD types,
 //! `material` the pure key-material code, `reconcile` the controllers.
 
+pub mod api;
+
 /// The Kubernetes API group of every keysmith kind.
 pub const API_GROUP: &str = "keysmith.dev";

@@ -470,3 +470,61 @@ impl Drop for ScratchDir {
         }
     }
 }
+
+impl ControlPlane {
+    /// Installs `crds/` with `kubectl apply` (once per test binary) and waits until every
+    /// CRD is Established.
+    pub async fn install_crds(&self) {
+        static INSTALLED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        INSTALLED
+            .get_or_init(|| async {
+                let crds = repo_root().join("crds");
+                let out = self
+                    .kubectl(["apply".as_ref(), "-f".as_ref(), crds.as_os_str()])
+                    .await;
+                assert!(out.status.success(), "install crds: {}", stderr(&out));
+                let out = self
+                    .kubectl([
+                        "wait".as_ref(),
+                        "--for=condition=Established".as_ref(),
+                        "--timeout=60s".as_ref(),
+                        "-f".as_ref(),
+                        crds.as_os_str(),
+                    ])
+                    .await;
+                assert!(
+                    out.status.success(),
+                    "crds not established: {}",
+                    stderr(&out)
+                );
+            })
+            .await;
+    }
+
+    /// Runs `kubectl <args> -f -` with `manifest` on standard input.
+    pub async fn kubectl_stdin(&self, args: &[&str], manifest: &str) -> Output {
+        use std::io::Write;
+        let mut cmd = self.kubectl_command();
+        cmd.args(args)
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let manifest = manifest.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut child = cmd.spawn()?;
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin.write_all(manifest.as_bytes())?;
+            }
+            child.wait_with_output()
+        })
+        .await
+        .expect("kubectl thread")
+        .expect("run kubectl")
+    }
+}
+
+/// A command's standard error as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
