@@ -197,37 +197,38 @@ fn default_usages() -> Vec<KeyUsage> {
     ]
 }
 
-/// Subject attributes besides the common name.
+/// Subject attributes besides the common name. Each attribute takes one value (the lists keep
+/// the shape other tools use; a second value is rejected at admission).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Subject {
     /// Organizations (O).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 8), inner(length(min = 1, max = 64)))]
+    #[schemars(length(max = 1), inner(length(min = 1, max = 64)))]
     pub organizations: Vec<String>,
     /// Organizational units (OU), "department".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 8), inner(length(min = 1, max = 64)))]
+    #[schemars(length(max = 1), inner(length(min = 1, max = 64)))]
     pub organizational_units: Vec<String>,
     /// Countries (C): ISO 3166 two-letter codes such as `DE`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 8), inner(regex(pattern = r"^[A-Z]{2}$")))]
+    #[schemars(length(max = 1), inner(regex(pattern = r"^[A-Z]{2}$")))]
     pub countries: Vec<String>,
     /// States or provinces (ST).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 8), inner(length(min = 1, max = 128)))]
+    #[schemars(length(max = 1), inner(length(min = 1, max = 128)))]
     pub provinces: Vec<String>,
     /// Localities (L).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 8), inner(length(min = 1, max = 128)))]
+    #[schemars(length(max = 1), inner(length(min = 1, max = 128)))]
     pub localities: Vec<String>,
     /// Street addresses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 8), inner(length(min = 1, max = 128)))]
+    #[schemars(length(max = 1), inner(length(min = 1, max = 128)))]
     pub street_addresses: Vec<String>,
     /// Postal codes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 8), inner(length(min = 1, max = 40)))]
+    #[schemars(length(max = 1), inner(length(min = 1, max = 40)))]
     pub postal_codes: Vec<String>,
     /// Subject serial number attribute (not the certificate serial).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -41,6 +41,7 @@ const INVALID_CERTIFICATE_KEY_PAIRS: &[Case] = &[
     ckp("cn-empty", "commonName: \"\"", &["spec.commonName", "at least 1"]),
     ckp("no-cn-no-san", "duration: 2h", &["spec", "commonName or at least one of dnsNames"]),
     ckp("country-lowercase", "commonName: a\nsubject: {countries: [de]}", &["spec.subject.countries[0]", "^[A-Z]{2}$"]),
+    ckp("two-organizations", "commonName: a\nsubject: {organizations: [A, B]}", &["spec.subject.organizations", "at most 1"]),
     ckp("country-three-letters", "commonName: a\nsubject: {countries: [DEU]}", &["spec.subject.countries[0]"]),
     ckp("ip-out-of-range", "ipAddresses: [10.0.0.256]", &["spec.ipAddresses", "IPv4 or IPv6"]),
     ckp("ip-not-an-ip", "ipAddresses: [shop.example.com]", &["spec.ipAddresses", "IPv4 or IPv6"]),
