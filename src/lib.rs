@@ -6,6 +6,11 @@
 //! `material` the pure key-material code, `reconcile` the controllers.
 
 pub mod api;
+pub mod http;
+pub mod material;
+pub mod metrics;
+pub mod reconcile;
+pub mod telemetry;
 
 /// The Kubernetes API group of every keysmith kind.
 pub const API_GROUP: &str = "keysmith.dev";

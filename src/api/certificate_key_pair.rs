@@ -120,9 +120,10 @@ pub struct CertificateKeyPairSpec {
     /// otherwise SHA256). SHA1 and MD5 are rejected as insecure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
-    /// Key usages and extended key usages. Default: DigitalSignature, KeyEncipherment,
-    /// ServerAuth. isCA adds CertSign and CRLSign.
-    #[serde(default = "default_usages")]
+    /// Key usages and extended key usages. Default: DigitalSignature, KeyEncipherment and
+    /// ServerAuth; for a CA only DigitalSignature (an extended key usage on a CA restricts every
+    /// certificate below it). isCA adds CertSign and CRLSign.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 14))]
     #[x_kube(merge_strategy = kube::core::ListMerge::Set)]
     pub usages: Vec<KeyUsage>,
@@ -187,14 +188,6 @@ pub const EMAIL_PATTERN: &str = r"^[^@\s]+@[^@\s]+$";
 
 fn default_duration() -> Duration {
     Duration::from(std::time::Duration::from_secs(2160 * 3600))
-}
-
-fn default_usages() -> Vec<KeyUsage> {
-    vec![
-        KeyUsage::DigitalSignature,
-        KeyUsage::KeyEncipherment,
-        KeyUsage::ServerAuth,
-    ]
 }
 
 /// Subject attributes besides the common name. Each attribute takes one value (the lists keep
@@ -398,8 +391,8 @@ pub struct Keystores {
 pub struct Pkcs12Keystore {
     /// The Secret key holding the keystore password.
     pub password_secret_ref: SecretKeySelector,
-    /// `Modern` (default: AES-256-CBC, PBKDF2 with SHA-256) or `Legacy` (3DES and RC2, for old
-    /// Java and Windows).
+    /// `Modern` (default: PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC, HMAC-SHA256 MAC) or
+    /// `Legacy` (pbeWithSHAAnd3-KeyTripleDES-CBC, HMAC-SHA1 MAC, for old Java and Windows).
     #[serde(default)]
     pub profile: Pkcs12Profile,
 }
@@ -410,7 +403,7 @@ pub enum Pkcs12Profile {
     /// AES-256-CBC with PBKDF2/HMAC-SHA-256.
     #[default]
     Modern,
-    /// pbeWithSHAAnd3-KeyTripleDES-CBC and RC2-40, for old consumers.
+    /// pbeWithSHAAnd3-KeyTripleDES-CBC with an HMAC-SHA1 MAC, for old consumers.
     Legacy,
 }
 
