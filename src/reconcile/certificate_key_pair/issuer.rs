@@ -1,0 +1,116 @@
+//! Finding the issuing CA of a CertificateKeyPair and reading its material.
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::{Client, ResourceExt};
+
+use crate::api::certificate_key_pair::CertificateKeyPair;
+use crate::api::common::{ConditionStatus, condition, reason};
+
+use super::decide::IssuerState;
+use super::{Error, target_secret_name, tls_material_from_secret};
+use crate::reconcile::secret::Ownership;
+
+/// Where the CA of `ckp` lives: `(namespace, name)`, or `None` when self-signed.
+pub fn issuer_key(ckp: &CertificateKeyPair) -> Option<(String, String)> {
+    let reference = ckp.spec.issuer_ref.as_ref()?;
+    let namespace = reference
+        .namespace
+        .clone()
+        .or_else(|| ckp.namespace())
+        .unwrap_or_default();
+    Some((namespace, reference.name.clone()))
+}
+
+/// Looks up the CA named by `ckp.spec.issuerRef` and checks that it may and can sign.
+pub async fn resolve(client: &Client, ckp: &CertificateKeyPair) -> Result<IssuerState, Error> {
+    let Some((namespace, name)) = issuer_key(ckp) else {
+        return Ok(IssuerState::SelfSigned);
+    };
+    let own_namespace = ckp.namespace().unwrap_or_default();
+    let ca_ref = format!("{namespace}/{name}");
+    let api = Api::<CertificateKeyPair>::namespaced(client.clone(), &namespace);
+    let ca = api.get_opt(&name).await.map_err(|source| Error::Read {
+        what: format!("issuer CertificateKeyPair {ca_ref}"),
+        source,
+    })?;
+    let Some(ca) = ca else {
+        return Ok(unavailable(
+            reason::REFERENCE_NOT_FOUND,
+            format!("issuer CertificateKeyPair {ca_ref} not found"),
+        ));
+    };
+    if !ca.spec.is_ca {
+        return Ok(unavailable(
+            reason::ISSUER_NOT_CA,
+            format!("issuer CertificateKeyPair {ca_ref} is not a CA (isCA is false)"),
+        ));
+    }
+    if namespace != own_namespace && !allows_namespace(&ca, &own_namespace) {
+        return Ok(unavailable(
+            reason::NAMESPACE_NOT_ALLOWED,
+            format!(
+                "issuer CertificateKeyPair {ca_ref} does not allow namespace {own_namespace} (its ca.allowedNamespaces)"
+            ),
+        ));
+    }
+    if !is_ready(&ca) {
+        return Ok(unavailable(
+            reason::REFERENCE_NOT_READY,
+            format!("issuer CertificateKeyPair {ca_ref} is not Ready"),
+        ));
+    }
+    read_ca_material(client, &ca, &ca_ref).await
+}
+
+async fn read_ca_material(
+    client: &Client,
+    ca: &CertificateKeyPair,
+    ca_ref: &str,
+) -> Result<IssuerState, Error> {
+    let namespace = ca.namespace().unwrap_or_default();
+    let secret_name = target_secret_name(ca);
+    let secrets = Api::<Secret>::namespaced(client.clone(), &namespace);
+    let secret = secrets
+        .get_opt(&secret_name)
+        .await
+        .map_err(|source| Error::Read {
+            what: format!("Secret {namespace}/{secret_name} of issuer {ca_ref}"),
+            source,
+        })?;
+    let uid = ca.uid().unwrap_or_default();
+    let Ownership::Owned(secret) = Ownership::of(secret, &uid) else {
+        return Ok(unavailable(
+            reason::REFERENCE_NOT_READY,
+            format!("issuer {ca_ref} has no Secret of its own yet"),
+        ));
+    };
+    match tls_material_from_secret(&secret) {
+        Ok(material) => Ok(IssuerState::Ready(Box::new(material))),
+        Err(why) => Ok(unavailable(
+            reason::REFERENCE_NOT_READY,
+            format!("issuer {ca_ref}'s Secret does not hold usable CA material: {why}"),
+        )),
+    }
+}
+
+fn unavailable(reason: &'static str, message: String) -> IssuerState {
+    IssuerState::Unavailable { reason, message }
+}
+
+fn allows_namespace(ca: &CertificateKeyPair, namespace: &str) -> bool {
+    ca.spec
+        .ca
+        .iter()
+        .flat_map(|policy| &policy.allowed_namespaces)
+        .any(|allowed| allowed == "*" || allowed == namespace)
+}
+
+fn is_ready(ckp: &CertificateKeyPair) -> bool {
+    ckp.status.as_ref().is_some_and(|s| {
+        s.common
+            .conditions
+            .iter()
+            .any(|c| c.type_ == condition::READY && c.status == ConditionStatus::True)
+    })
+}

@@ -1,0 +1,138 @@
+//! What every reconcile shares: the client, the event recorder, metrics, the clock, the
+//! operator's settings and the per-object backoff.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::metrics::Metrics;
+
+/// Operator settings (api.md section 6) that reconciles need.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Namespace of the Secrets holding non-exportable keys.
+    pub key_namespace: String,
+    /// Shortest retry delay after a failure.
+    pub backoff_min: Duration,
+    /// Longest retry delay after repeated failures.
+    pub backoff_max: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            key_namespace: "keysmith-system".to_owned(),
+            backoff_min: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A source of the current time, replaceable in tests.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// Shared state of all controllers.
+pub struct Context {
+    /// API client.
+    pub client: Client,
+    /// Publishes Events on resources.
+    pub recorder: Recorder,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Operator settings.
+    pub settings: Settings,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Per-object retry delays.
+    pub backoff: Backoff,
+}
+
+impl Context {
+    /// A context for the operator process.
+    pub fn new(client: Client, metrics: Arc<Metrics>, settings: Settings) -> Self {
+        let reporter = Reporter {
+            controller: "keysmith".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            backoff: Backoff::new(settings.backoff_min, settings.backoff_max),
+            settings,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Per-object exponential backoff: `min * 2^(failures-1)`, capped at `max`, forgotten on
+/// success. Keyed by `kind/namespace/name`, so one failing resource never slows another.
+pub struct Backoff {
+    min: Duration,
+    max: Duration,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Backoff {
+    /// A backoff between `min` and `max`.
+    pub fn new(min: Duration, max: Duration) -> Self {
+        Self {
+            min,
+            max,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records a failure of `key` and returns how long to wait before the next attempt.
+    pub fn next_delay(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let count = failures.entry(key.to_owned()).or_insert(0);
+        *count = count.saturating_add(1);
+        let factor = 2u32.saturating_pow(count.saturating_sub(1).min(16));
+        self.min.saturating_mul(factor).min(self.max)
+    }
+
+    /// Forgets the failures of `key` after a success.
+    pub fn reset(&self, key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum_and_resets() {
+        let b = Backoff::new(Duration::from_secs(5), Duration::from_secs(300));
+        let delays: Vec<u64> = (0..9).map(|_| b.next_delay("a").as_secs()).collect();
+        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+        b.reset("a");
+        assert_eq!(b.next_delay("a").as_secs(), 5);
+    }
+
+    #[test]
+    fn backoff_is_per_object() {
+        let b = Backoff::new(Duration::from_secs(5), Duration::from_secs(300));
+        b.next_delay("a");
+        b.next_delay("a");
+        assert_eq!(b.next_delay("b").as_secs(), 5);
+    }
+}

@@ -1,0 +1,8 @@
+//! The operator: the controllers, and the machinery they share. Each reconcile decides
+//! (pure), generates (`material`), writes the Secret, and reports the status.
+
+pub mod certificate_key_pair;
+pub mod context;
+pub mod run;
+pub mod secret;
+pub mod status;

@@ -1,0 +1,242 @@
+//! The operator process: every controller, the HTTP endpoints, and one graceful shutdown on
+//! SIGTERM/SIGINT for all of them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use tokio::sync::watch;
+
+use crate::api::certificate_key_pair::CertificateKeyPair;
+use crate::http::{self, Probes};
+use crate::metrics::Metrics;
+
+use super::certificate_key_pair::{self as ckp, issuer_key};
+use super::context::{Context, Settings};
+use super::secret::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION};
+
+/// How the operator runs.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Settings shared with the reconciles.
+    pub settings: Settings,
+    /// Most reconciles running at once per controller.
+    pub concurrency: u16,
+    /// Address of `/metrics`.
+    pub metrics_addr: SocketAddr,
+    /// Address of `/healthz` and `/readyz` (may equal `metrics_addr`).
+    pub health_addr: SocketAddr,
+    /// Watch resources of this namespace only; `None`: every namespace.
+    pub namespace: Option<String>,
+}
+
+/// Errors that stop the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No usable kubeconfig or in-cluster configuration.
+    #[error("connecting to the Kubernetes API: {0}")]
+    Client(#[from] kube::Error),
+    /// An endpoint address could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Runs every controller until SIGTERM or SIGINT, then shuts down gracefully.
+pub async fn run(config: RunConfig) -> Result<(), RunError> {
+    let client = Client::try_default().await?;
+    run_until(client, config, async {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+    })
+    .await
+}
+
+/// Runs every controller until `stop` resolves, then shuts down gracefully: running
+/// reconciles finish, the endpoints close.
+pub async fn run_until(
+    client: Client,
+    config: RunConfig,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), RunError> {
+    let metrics = Arc::new(Metrics::new());
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics.clone(),
+        config.settings.clone(),
+    ));
+    let probes = Arc::new(Probes {
+        metrics,
+        ready: AtomicBool::new(false),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+
+    let (ckp_controller, ckp_store) = certificate_key_pair_controller(&client, &config);
+    let controllers = ckp_controller
+        .graceful_shutdown_on(stopped())
+        .run(ckp::reconcile, ckp::error_policy, ctx)
+        .for_each(|_| std::future::ready(()));
+    let readiness = {
+        let probes = probes.clone();
+        async move {
+            if ckp_store.wait_until_ready().await.is_ok() {
+                probes.ready.store(true, Ordering::Relaxed);
+                tracing::info!("caches synced; ready");
+            }
+        }
+    };
+    let endpoints = serve_endpoints(&config, probes, stopped).await?;
+    let stop = async move {
+        stop.await;
+        let _ = stop_tx.send(true);
+    };
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), namespace = ?config.namespace, "keysmith started");
+    tokio::join!(controllers, readiness, endpoints, stop);
+    tracing::info!("keysmith stopped");
+    Ok(())
+}
+
+/// Binds the endpoints now (so a bad address fails start-up) and returns their server.
+async fn serve_endpoints<F, Fut>(
+    config: &RunConfig,
+    probes: Arc<Probes>,
+    stopped: F,
+) -> Result<impl std::future::Future<Output = ()>, RunError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let bind = |addr: SocketAddr| async move {
+        http::bind(addr)
+            .await
+            .map_err(|source| RunError::Bind { addr, source })
+    };
+    let metrics_listener = bind(config.metrics_addr).await?;
+    let health_listener = if config.health_addr == config.metrics_addr {
+        None
+    } else {
+        Some(bind(config.health_addr).await?)
+    };
+    let metrics_server = http::serve(metrics_listener, probes.clone(), stopped());
+    let health_server = async move {
+        if let Some(listener) = health_listener {
+            http::serve(listener, probes, stopped()).await;
+        }
+    };
+    Ok(async move {
+        tokio::join!(metrics_server, health_server);
+    })
+}
+
+/// The CertificateKeyPair controller: its own resources, the Secrets it writes (metadata
+/// only, label-filtered), and its issuers (a CA change reaches every certificate it signed).
+fn certificate_key_pair_controller(
+    client: &Client,
+    config: &RunConfig,
+) -> (Controller<CertificateKeyPair>, Store<CertificateKeyPair>) {
+    let api = scoped::<CertificateKeyPair>(client, config.namespace.as_deref());
+    // Issuers may live in other namespaces: watched cluster-wide.
+    let issuers = Api::<CertificateKeyPair>::all(client.clone());
+    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+        .with_config(controller::Config::default().concurrency(config.concurrency));
+    let store = controller.store();
+    let dependents_store = store.clone();
+    let controller = controller
+        .watches_stream(owned_secrets(client), |secret| owner_of(&secret, ckp::KIND))
+        .watches(
+            issuers,
+            watcher::Config::default().any_semantic(),
+            move |ca| signed_by(&dependents_store, &ca),
+        );
+    (controller, store)
+}
+
+/// A metadata-only watch of the Secrets keysmith wrote: the operator never caches the
+/// cluster's Secrets or their data.
+fn owned_secrets(
+    client: &Client,
+) -> impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + 'static
+{
+    let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
+    watcher(
+        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        watcher::Config::default().labels(&selector).any_semantic(),
+    )
+    .touched_objects()
+}
+
+/// An Api over one namespace, or all.
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The resource of `kind` named by a Secret's `keysmith.dev/owner` annotation.
+fn owner_of<K>(secret: &PartialObjectMeta<Secret>, kind: &str) -> Option<ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let owner = secret.annotations().get(OWNER_ANNOTATION)?;
+    let (owner_kind, name) = owner.split_once('/')?;
+    (owner_kind == kind)
+        .then(|| ObjectRef::new(name).within(&secret.namespace().unwrap_or_default()))
+}
+
+/// The CertificateKeyPairs whose issuerRef names `ca`.
+fn signed_by(
+    store: &Store<CertificateKeyPair>,
+    ca: &CertificateKeyPair,
+) -> Vec<ObjectRef<CertificateKeyPair>> {
+    if !ca.spec.is_ca {
+        return Vec::new();
+    }
+    let ca_key = (ca.namespace().unwrap_or_default(), ca.name_any());
+    store
+        .state()
+        .iter()
+        .filter(|leaf| issuer_key(leaf).as_ref() == Some(&ca_key))
+        .map(|leaf| ObjectRef::from(leaf.as_ref()))
+        .collect()
+}
+
+async fn wait_for_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,282 @@
+//! The target Secret: who owns it (api.md 1.3), what keysmith wants in it, and writing it.
+//!
+//! A Secret is ours when its `keysmith.dev/owner-uid` annotation is the resource's uid. A new
+//! Secret is created with POST, so when two resources race for one name exactly one wins and
+//! the other sees a foreign owner. An owned Secret is updated with one server-side apply
+//! (field manager `keysmith`) carrying the resourceVersion we read, so a concurrent change by
+//! someone else is never overwritten blindly, and labels, annotations or data keys keysmith
+//! stops setting are removed by the API server.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+
+use crate::material::SecretBytes;
+
+/// Field manager of every write keysmith makes.
+pub const FIELD_MANAGER: &str = "keysmith";
+/// Label on every Secret keysmith writes; the operator watches only Secrets carrying it.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_BY_LABEL`].
+pub const MANAGED_BY_VALUE: &str = "keysmith";
+/// `<Kind>/<name>` of the owning resource.
+pub const OWNER_ANNOTATION: &str = "keysmith.dev/owner";
+/// uid of the owning resource: the ownership test.
+pub const OWNER_UID_ANNOTATION: &str = "keysmith.dev/owner-uid";
+/// The status fingerprint of the material, so anyone can match a Secret to its owner.
+pub const FINGERPRINT_ANNOTATION: &str = "keysmith.dev/fingerprint";
+/// How many times the material was generated (status.revision is read from here).
+pub const REVISION_ANNOTATION: &str = "keysmith.dev/revision";
+/// The `keysmith.dev/rotate` value the current material answers (status.lastRotationToken).
+pub const ROTATION_TOKEN_ANNOTATION: &str = "keysmith.dev/rotation-token";
+
+/// Whose the target Secret is.
+#[derive(Clone, Debug)]
+pub enum Ownership {
+    /// No Secret of that name.
+    Absent,
+    /// Written by this resource.
+    Owned(Box<Secret>),
+    /// Someone else's; `owner` is the keysmith owner annotation if there is one.
+    Foreign {
+        /// The existing Secret (never modified).
+        secret: Box<Secret>,
+        /// `<Kind>/<name>` of another keysmith resource, if it is one.
+        owner: Option<String>,
+    },
+}
+
+impl Ownership {
+    /// Classifies `secret` for the resource with `uid`.
+    pub fn of(secret: Option<Secret>, uid: &str) -> Self {
+        let Some(secret) = secret else {
+            return Self::Absent;
+        };
+        let annotation = |key: &str| {
+            secret
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(key))
+                .cloned()
+        };
+        if annotation(OWNER_UID_ANNOTATION).as_deref() == Some(uid) {
+            Self::Owned(Box::new(secret))
+        } else {
+            let owner = annotation(OWNER_ANNOTATION);
+            Self::Foreign {
+                secret: Box::new(secret),
+                owner,
+            }
+        }
+    }
+
+    /// The existing Secret, whoever owns it.
+    pub fn secret(&self) -> Option<&Secret> {
+        match self {
+            Self::Absent => None,
+            Self::Owned(s) => Some(s),
+            Self::Foreign { secret, .. } => Some(secret),
+        }
+    }
+}
+
+/// The resource a Secret belongs to.
+#[derive(Clone, Debug)]
+pub struct SecretOwner {
+    /// Kind, e.g. `CertificateKeyPair`.
+    pub kind: String,
+    /// apiVersion, e.g. `keysmith.dev/v1alpha1`.
+    pub api_version: String,
+    /// Name of the resource.
+    pub name: String,
+    /// uid of the resource.
+    pub uid: String,
+}
+
+/// Everything keysmith sets on a target Secret.
+#[derive(Clone, Debug)]
+pub struct DesiredSecret {
+    /// Secret name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Secret type, e.g. `kubernetes.io/tls`.
+    pub type_: String,
+    /// Labels (the managed-by label is added by [`DesiredSecret::labels`]).
+    pub extra_labels: BTreeMap<String, String>,
+    /// Annotations besides the ownership ones.
+    pub extra_annotations: BTreeMap<String, String>,
+    /// The owning resource.
+    pub owner: SecretOwner,
+    /// Whether the Secret carries a controller ownerReference (deletionPolicy Delete).
+    pub garbage_collected: bool,
+    /// Fingerprint of the material.
+    pub fingerprint: String,
+    /// Generation count of the material.
+    pub revision: i64,
+    /// The rotate token the material answers, if any.
+    pub rotation_token: Option<String>,
+    /// The data.
+    pub data: BTreeMap<String, SecretBytes>,
+}
+
+impl DesiredSecret {
+    /// All labels keysmith sets.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        let mut labels = self.extra_labels.clone();
+        labels.insert(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned());
+        labels
+    }
+
+    /// All annotations keysmith sets.
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        let mut annotations = self.extra_annotations.clone();
+        let owner = &self.owner;
+        annotations.insert(
+            OWNER_ANNOTATION.to_owned(),
+            format!("{}/{}", owner.kind, owner.name),
+        );
+        annotations.insert(OWNER_UID_ANNOTATION.to_owned(), owner.uid.clone());
+        annotations.insert(FINGERPRINT_ANNOTATION.to_owned(), self.fingerprint.clone());
+        annotations.insert(REVISION_ANNOTATION.to_owned(), self.revision.to_string());
+        if let Some(token) = &self.rotation_token {
+            annotations.insert(ROTATION_TOKEN_ANNOTATION.to_owned(), token.clone());
+        }
+        annotations
+    }
+
+    fn owner_reference(&self) -> Option<OwnerReference> {
+        self.garbage_collected.then(|| OwnerReference {
+            api_version: self.owner.api_version.clone(),
+            kind: self.owner.kind.clone(),
+            name: self.owner.name.clone(),
+            uid: self.owner.uid.clone(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        })
+    }
+
+    /// The Secret object to create or apply.
+    pub fn to_secret(&self, resource_version: Option<String>) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                name: Some(self.name.clone()),
+                namespace: Some(self.namespace.clone()),
+                labels: Some(self.labels()),
+                annotations: Some(self.annotations()),
+                owner_references: self.owner_reference().map(|r| vec![r]),
+                resource_version,
+                ..ObjectMeta::default()
+            },
+            type_: Some(self.type_.clone()),
+            data: Some(
+                self.data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), ByteString(v.expose().to_vec())))
+                    .collect(),
+            ),
+            ..Secret::default()
+        }
+    }
+
+    /// True when `existing` already is what keysmith would write: same type, our labels,
+    /// annotations, ownerReference and data, and no stale label, annotation or data key that
+    /// keysmith set earlier and no longer wants.
+    pub fn is_satisfied_by(&self, existing: &Secret) -> bool {
+        let meta = &existing.metadata;
+        let has_all = |want: &BTreeMap<String, String>, have: &Option<BTreeMap<String, String>>| {
+            want.iter()
+                .all(|(k, v)| have.as_ref().and_then(|h| h.get(k)) == Some(v))
+        };
+        let labels = self.labels();
+        let annotations = self.annotations();
+        let data_matches = self.data.iter().all(|(k, v)| {
+            existing
+                .data
+                .as_ref()
+                .and_then(|d| d.get(k))
+                .map(|b| b.0.as_slice())
+                == Some(v.expose())
+        });
+        let our_reference = meta
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|r| r.uid == self.owner.uid);
+        existing.type_.as_deref() == Some(self.type_.as_str())
+            && has_all(&labels, &meta.labels)
+            && has_all(&annotations, &meta.annotations)
+            && data_matches
+            && our_reference == self.garbage_collected
+            && no_stale_fields(existing, "f:labels", &labels)
+            && no_stale_fields(existing, "f:annotations", &annotations)
+            && no_stale_data(existing, &self.data)
+    }
+}
+
+/// Keys keysmith set earlier under `metadata.<field>` (from managedFields) that it no longer
+/// sets.
+fn no_stale_fields(existing: &Secret, field: &str, wanted: &BTreeMap<String, String>) -> bool {
+    owned_keys(existing, &["f:metadata", field])
+        .iter()
+        .all(|k| wanted.contains_key(k))
+}
+
+fn no_stale_data(existing: &Secret, wanted: &BTreeMap<String, SecretBytes>) -> bool {
+    owned_keys(existing, &["f:data"])
+        .iter()
+        .all(|k| wanted.contains_key(k))
+}
+
+/// The map keys keysmith's field manager owns at `path` of the Secret.
+fn owned_keys(secret: &Secret, path: &[&str]) -> BTreeSet<String> {
+    secret
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| m.manager.as_deref() == Some(FIELD_MANAGER))
+        .filter_map(|m| m.fields_v1.as_ref())
+        .filter_map(|f| path.iter().try_fold(&f.0, |v, key| v.get(*key)))
+        .filter_map(|v| v.as_object())
+        .flat_map(|o| o.keys())
+        .filter_map(|k| k.strip_prefix("f:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Creates the Secret (when absent) or applies it over our own Secret. Never called for a
+/// foreign Secret.
+pub async fn write(
+    api: &Api<Secret>,
+    desired: &DesiredSecret,
+    existing: Option<&Secret>,
+) -> Result<Secret, kube::Error> {
+    match existing {
+        None => {
+            let params = PostParams {
+                field_manager: Some(FIELD_MANAGER.to_owned()),
+                ..PostParams::default()
+            };
+            api.create(&params, &desired.to_secret(None)).await
+        }
+        Some(existing) => {
+            let mut secret = desired.to_secret(existing.metadata.resource_version.clone());
+            // Server-side apply needs the type meta in the body.
+            secret.metadata.managed_fields = None;
+            let body = serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": secret.metadata,
+                "type": secret.type_,
+                "data": secret.data,
+            });
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            api.patch(&desired.name, &params, &Patch::Apply(body)).await
+        }
+    }
+}
