@@ -6,5 +6,8 @@ mod support;
 
 mod admission;
 mod by_hand;
+mod certificate_key_pair;
 mod controlplane;
+mod examples;
 mod harness;
+mod secrets_stay_secret;

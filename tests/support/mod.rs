@@ -13,8 +13,12 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod audit;
+pub mod openssl;
+pub mod operator;
 pub mod pki;
 pub mod process;
+pub mod wait;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -46,6 +50,9 @@ pub struct ControlPlane {
     dir: ScratchDir,
     kubeconfig: PathBuf,
     config: Config,
+    operator_kubeconfig: PathBuf,
+    operator_config: Config,
+    audit_log: PathBuf,
     bin_dir: PathBuf,
     version: String,
     startup: Duration,
@@ -112,11 +119,19 @@ impl ControlPlane {
             etcd_client,
             apiserver_port,
         )?);
-        let kubeconfig_text = kubeconfig_json(&pki, apiserver_port);
+        let kubeconfig_text = kubeconfig_json(&pki, apiserver_port, "admin");
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(&kubeconfig, &kubeconfig_text)?;
         let config = Config::from_custom_kubeconfig(
             Kubeconfig::from_yaml(&kubeconfig_text)?,
+            &KubeConfigOptions::default(),
+        )
+        .await?;
+        let operator_text = kubeconfig_json(&pki, apiserver_port, pki::OPERATOR_USER);
+        let operator_kubeconfig = dir.path().join("operator.kubeconfig");
+        std::fs::write(&operator_kubeconfig, &operator_text)?;
+        let operator_config = Config::from_custom_kubeconfig(
+            Kubeconfig::from_yaml(&operator_text)?,
             &KubeConfigOptions::default(),
         )
         .await?;
@@ -133,11 +148,15 @@ impl ControlPlane {
         )?);
         wait_for_default_service_account(&mut processes, &client).await?;
 
+        let audit_log = dir.path().join("audit.log");
         let cp = Self {
             processes,
             dir,
             kubeconfig,
             config,
+            operator_kubeconfig,
+            operator_config,
+            audit_log,
             bin_dir: bin_dir.to_owned(),
             version: version.to_owned(),
             startup: started.elapsed(),
@@ -156,6 +175,21 @@ impl ControlPlane {
     /// A new client for the calling test's runtime.
     pub fn client(&self) -> Client {
         Client::try_from(self.config.clone()).expect("kube client from the harness config")
+    }
+
+    /// A client with the operator's identity (user `keysmith-test-operator`).
+    pub fn operator_client(&self) -> Client {
+        Client::try_from(self.operator_config.clone()).expect("operator client")
+    }
+
+    /// Kubeconfig with the operator's identity, for the `keysmith` binary.
+    pub fn operator_kubeconfig(&self) -> &Path {
+        &self.operator_kubeconfig
+    }
+
+    /// The API server's audit log (JSON lines; write requests only).
+    pub fn audit_log(&self) -> &Path {
+        &self.audit_log
     }
 
     /// Path of an admin kubeconfig, for `kubectl --kubeconfig` and other tools.
@@ -301,7 +335,18 @@ fn start_apiserver(
         .arg(format!(
             "--service-account-signing-key-file={}",
             pki.service_account_key.display()
-        ));
+        ))
+        .arg(format!(
+            "--audit-policy-file={}",
+            audit::write_policy(dir)?.display()
+        ))
+        .arg(format!(
+            "--audit-log-path={}",
+            dir.join("audit.log").display()
+        ))
+        .arg("--audit-log-format=json")
+        .arg("--audit-log-mode=blocking")
+        .arg("--audit-log-maxbackup=0");
     Ok(Managed::spawn(
         "kube-apiserver",
         cmd,
@@ -338,8 +383,14 @@ fn start_controller_manager(
     )?)
 }
 
-/// An admin kubeconfig in JSON (which kubectl and kube-rs read as YAML).
-fn kubeconfig_json(pki: &Pki, port: u16) -> String {
+/// A kubeconfig in JSON (which kubectl and kube-rs read as YAML) for `user`: `admin` or the
+/// operator.
+fn kubeconfig_json(pki: &Pki, port: u16, user: &str) -> String {
+    let (cert, key) = if user == "admin" {
+        (&pki.admin_cert_pem, &pki.admin_key_pem)
+    } else {
+        (&pki.operator_cert_pem, &pki.operator_key_pem)
+    };
     let b64 = |data: &[u8]| base64::engine::general_purpose::STANDARD.encode(data);
     let config = serde_json::json!({
         "apiVersion": "v1",
@@ -349,8 +400,8 @@ fn kubeconfig_json(pki: &Pki, port: u16) -> String {
             "certificate-authority-data": b64(pki.ca_pem.as_bytes()),
         }}],
         "users": [{"name": "admin", "user": {
-            "client-certificate-data": b64(pki.admin_cert_pem.as_bytes()),
-            "client-key-data": b64(pki.admin_key_pem.as_bytes()),
+            "client-certificate-data": b64(cert.as_bytes()),
+            "client-key-data": b64(key.as_bytes()),
         }}],
         "contexts": [{"name": "keysmith-test", "context": {
             "cluster": "keysmith-test", "user": "admin", "namespace": "default",

@@ -16,6 +16,10 @@ pub struct Pki {
     pub serving_key: PathBuf,
     pub admin_cert_pem: String,
     pub admin_key_pem: String,
+    /// The operator's own identity (user `keysmith-test-operator`), so the audit log tells its
+    /// requests apart from the tests' own.
+    pub operator_cert_pem: String,
+    pub operator_key_pem: String,
     pub service_account_key: PathBuf,
     pub service_account_pub: PathBuf,
 }
@@ -54,14 +58,8 @@ impl Pki {
         serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let serving_pem = serving.signed_by(&serving_key, &ca)?.pem();
 
-        let admin_key = KeyPair::generate()?;
-        let mut admin = CertificateParams::new(Vec::<String>::new())?;
-        admin.distinguished_name.push(DnType::CommonName, "admin");
-        admin
-            .distinguished_name
-            .push(DnType::OrganizationName, "system:masters");
-        admin.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let admin_cert_pem = admin.signed_by(&admin_key, &ca)?.pem();
+        let (admin_cert_pem, admin_key) = client_certificate(&ca, "admin")?;
+        let (operator_cert_pem, operator_key) = client_certificate(&ca, OPERATOR_USER)?;
 
         let sa_key = KeyPair::generate()?;
 
@@ -72,6 +70,8 @@ impl Pki {
             serving_key: dir.join("apiserver.key"),
             admin_cert_pem,
             admin_key_pem: admin_key.serialize_pem(),
+            operator_cert_pem,
+            operator_key_pem: operator_key.serialize_pem(),
             service_account_key: dir.join("sa.key"),
             service_account_pub: dir.join("sa.pub"),
         };
@@ -82,4 +82,19 @@ impl Pki {
         std::fs::write(&pki.service_account_pub, sa_key.public_key_pem())?;
         Ok(pki)
     }
+}
+
+/// The user name of the operator under test.
+pub const OPERATOR_USER: &str = "keysmith-test-operator";
+
+/// A client certificate for `user` in group system:masters.
+fn client_certificate(ca: &Issuer<'_, KeyPair>, user: &str) -> Result<(String, KeyPair)> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::CommonName, user);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "system:masters");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    Ok((params.signed_by(&key, ca)?.pem(), key))
 }

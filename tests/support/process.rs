@@ -88,6 +88,21 @@ impl Managed {
         }
     }
 
+    /// Sends SIGTERM and waits up to `timeout` for the process to exit; true when it exited
+    /// with status 0. Killed after the timeout.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        // SAFETY: signals our own, not yet reaped child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// The last `lines` lines of the process log, for failure messages.
     pub fn log_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();

@@ -1,0 +1,464 @@
+//! CertificateKeyPair end to end: applied with kubectl, reconciled by the operator against the
+//! real API server, the resulting Secrets checked with openssl.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, PostParams};
+
+use keysmith::api::CertificateKeyPair;
+use keysmith::api::common::{ConditionStatus, reason};
+
+use crate::support::openssl::{self, Files};
+use crate::support::operator::Operator;
+use crate::support::wait::{self, ready_condition};
+use crate::support::{self, ControlPlane};
+
+/// Applies `yaml` (one or more documents) in `namespace` with kubectl.
+async fn apply(cp: &ControlPlane, namespace: &str, yaml: &str) {
+    let out = cp.kubectl_stdin(&["apply", "-n", namespace], yaml).await;
+    assert!(
+        out.status.success(),
+        "kubectl apply: {}",
+        support::stderr(&out)
+    );
+}
+
+/// A fresh namespace with CRDs installed and an operator watching it.
+async fn setup(prefix: &str) -> (&'static ControlPlane, kube::Client, String, Operator) {
+    let cp = support::shared();
+    cp.install_crds().await;
+    let client = cp.client();
+    let ns = cp.namespace(&client, prefix).await;
+    let operator = Operator::start(cp, &ns);
+    (cp, client, ns, operator)
+}
+
+fn ckp_yaml(name: &str, spec: &str) -> String {
+    let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
+    format!(
+        "apiVersion: keysmith.dev/v1alpha1\nkind: CertificateKeyPair\nmetadata:\n  name: {name}\nspec:\n{spec}"
+    )
+}
+
+#[tokio::test]
+async fn self_signed_certificate_is_issued_and_verifies_with_openssl() {
+    let (cp, client, ns, _operator) = setup("ckp-self").await;
+    apply(
+        cp,
+        &ns,
+        &ckp_yaml(
+            "web",
+            "commonName: shop.example.com\ndnsNames: [shop.example.com]\nipAddresses: [10.0.0.7]",
+        ),
+    )
+    .await;
+
+    let ckp: CertificateKeyPair = wait::ready(&client, &ns, "web").await;
+    let status = ckp.status.as_ref().expect("status");
+    assert_eq!(
+        ready_condition(&ckp).map(|c| c.reason.as_str()),
+        Some(reason::ISSUED)
+    );
+    assert_eq!(status.common.secret_name.as_deref(), Some("web"));
+    assert_eq!(status.common.revision, Some(1));
+
+    let secret = Api::<Secret>::namespaced(client.clone(), &ns)
+        .get("web")
+        .await
+        .expect("secret");
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    assert_eq!(
+        secret
+            .labels()
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("keysmith")
+    );
+    let annotations = secret.annotations();
+    assert_eq!(
+        annotations.get("keysmith.dev/owner").map(String::as_str),
+        Some("CertificateKeyPair/web")
+    );
+    assert_eq!(
+        annotations.get("keysmith.dev/owner-uid"),
+        ckp.metadata.uid.as_ref()
+    );
+    assert_eq!(
+        annotations.get("keysmith.dev/fingerprint"),
+        status.common.fingerprint.as_ref()
+    );
+    let owners = secret.owner_references();
+    assert!(
+        owners
+            .iter()
+            .any(|o| Some(&o.uid) == ckp.metadata.uid.as_ref() && o.controller == Some(true))
+    );
+
+    let data = wait::secret_data(&client, &ns, "web").await;
+    let files = Files::new();
+    let crt = files.write("tls.crt", &data["tls.crt"]);
+    let ca = files.write("ca.crt", &data["ca.crt"]);
+    let key = files.write("tls.key", &data["tls.key"]);
+    let (ok, out) = openssl::verify(&ca, None, &crt);
+    assert!(ok, "{out}");
+    let text = openssl::ok(&["x509", "-in", &crt.to_string_lossy(), "-noout", "-text"]);
+    assert!(
+        text.contains("CN = shop.example.com") || text.contains("CN=shop.example.com"),
+        "{text}"
+    );
+    assert!(
+        text.contains("DNS:shop.example.com") && text.contains("IP Address:10.0.0.7"),
+        "{text}"
+    );
+    assert!(text.contains("TLS Web Server Authentication"), "{text}");
+    // The key in the Secret belongs to the certificate.
+    let cert_pub = openssl::ok(&["x509", "-in", &crt.to_string_lossy(), "-noout", "-pubkey"]);
+    let key_pub = openssl::ok(&["pkey", "-in", &key.to_string_lossy(), "-pubout"]);
+    assert_eq!(cert_pub, key_pub);
+    // The status fingerprints are what openssl computes.
+    let sha256 = openssl::ok(&[
+        "x509",
+        "-in",
+        &crt.to_string_lossy(),
+        "-noout",
+        "-fingerprint",
+        "-sha256",
+    ]);
+    let fingerprints = status.fingerprints.as_ref().expect("fingerprints");
+    assert!(
+        sha256.trim().ends_with(&fingerprints.sha256),
+        "{sha256} vs {}",
+        fingerprints.sha256
+    );
+}
+
+#[tokio::test]
+async fn root_intermediate_leaf_chain_verifies_and_follows_ca_renewal() {
+    let (cp, client, ns, _operator) = setup("ckp-chain").await;
+    apply(cp, &ns, &[
+        ckp_yaml("root-ca", "commonName: Example Root CA\nisCA: true\nprivateKey: {algorithm: ECDSA, size: 384}"),
+        ckp_yaml("intermediate-ca", "commonName: Example Intermediate CA\nisCA: true\nmaxPathLength: 0\nissuerRef: {name: root-ca}"),
+        ckp_yaml("leaf", "commonName: api.example.com\ndnsNames: [api.example.com]\nissuerRef: {name: intermediate-ca}"),
+    ].join("---\n")).await;
+
+    let leaf: CertificateKeyPair = wait::ready(&client, &ns, "leaf").await;
+    let first_leaf = leaf
+        .status
+        .as_ref()
+        .and_then(|s| s.common.fingerprint.clone());
+    assert_chain_verifies(&client, &ns).await;
+
+    // Renewing the root re-issues the intermediate, which re-issues the leaf.
+    let out = cp
+        .kubectl([
+            "annotate",
+            "-n",
+            &ns,
+            "certificatekeypair/root-ca",
+            "keysmith.dev/rotate=1",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let leaf: CertificateKeyPair = wait::until(
+        &client,
+        &ns,
+        "leaf",
+        Duration::from_secs(60),
+        |l: &CertificateKeyPair| {
+            l.status.as_ref().and_then(|s| s.common.fingerprint.clone()) != first_leaf
+                && ready_condition(l).is_some_and(|c| c.status == ConditionStatus::True)
+        },
+    )
+    .await;
+    assert_eq!(
+        leaf.status.as_ref().and_then(|s| s.common.revision),
+        Some(2)
+    );
+    let root: CertificateKeyPair = wait::ready(&client, &ns, "root-ca").await;
+    assert_eq!(
+        root.status
+            .as_ref()
+            .and_then(|s| s.common.last_rotation_token.clone())
+            .as_deref(),
+        Some("1")
+    );
+    // Wait until the leaf's Secret carries the new root, then verify again.
+    let root_data = wait::secret_data(&client, &ns, "root-ca").await;
+    wait::until(
+        &client,
+        &ns,
+        "leaf",
+        Duration::from_secs(60),
+        |_: &CertificateKeyPair| true,
+    )
+    .await;
+    let leaf_data = wait::secret_data(&client, &ns, "leaf").await;
+    assert_eq!(
+        leaf_data["ca.crt"], root_data["tls.crt"],
+        "leaf's ca.crt is the renewed root"
+    );
+    assert_chain_verifies(&client, &ns).await;
+}
+
+async fn assert_chain_verifies(client: &kube::Client, ns: &str) {
+    let data = wait::secret_data(client, ns, "leaf").await;
+    let chain = openssl::split_pem(&data["tls.crt"]);
+    assert_eq!(
+        chain.len(),
+        2,
+        "tls.crt holds leaf + intermediate, never the root"
+    );
+    let files = Files::new();
+    let leaf = files.write("leaf.pem", chain[0].as_bytes());
+    let intermediate = files.write("intermediate.pem", chain[1].as_bytes());
+    let ca = files.write("ca.pem", &data["ca.crt"]);
+    let (ok, out) = openssl::verify(&ca, Some(&intermediate), &leaf);
+    assert!(ok, "{out}");
+    let text = openssl::ok(&[
+        "x509",
+        "-in",
+        &intermediate.to_string_lossy(),
+        "-noout",
+        "-text",
+    ]);
+    assert!(text.contains("CA:TRUE, pathlen:0"), "{text}");
+}
+
+#[tokio::test]
+async fn foreign_secret_is_never_modified_and_reports_conflict() {
+    let (cp, client, ns, _operator) = setup("ckp-conflict").await;
+    let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+    let foreign: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web-tls", "labels": {"owner": "someone-else"}},
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": "not a certificate", "tls.key": "not a key"}
+    }))
+    .expect("secret");
+    let before = secrets
+        .create(&PostParams::default(), &foreign)
+        .await
+        .expect("create foreign");
+
+    apply(
+        cp,
+        &ns,
+        &ckp_yaml(
+            "web",
+            "commonName: shop.example.com\ntarget: {name: web-tls}",
+        ),
+    )
+    .await;
+    let ckp: CertificateKeyPair =
+        wait::not_ready_with(&client, &ns, "web", reason::SECRET_CONFLICT).await;
+    let message = ready_condition(&ckp)
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains("web-tls"), "{message}");
+
+    // Let a few retries pass, then compare byte for byte (resourceVersion included).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = secrets.get("web-tls").await.expect("foreign secret");
+    assert_eq!(
+        after.metadata.resource_version,
+        before.metadata.resource_version
+    );
+    assert_eq!(after.data, before.data);
+    assert_eq!(after.metadata.labels, before.metadata.labels);
+    assert_eq!(after.metadata.annotations, before.metadata.annotations);
+
+    // A second resource naming another resource's Secret conflicts too.
+    apply(
+        cp,
+        &ns,
+        &ckp_yaml("first", "commonName: a.example.com\ntarget: {name: shared}"),
+    )
+    .await;
+    let _: CertificateKeyPair = wait::ready(&client, &ns, "first").await;
+    apply(
+        cp,
+        &ns,
+        &ckp_yaml(
+            "second",
+            "commonName: b.example.com\ntarget: {name: shared}",
+        ),
+    )
+    .await;
+    let second: CertificateKeyPair =
+        wait::not_ready_with(&client, &ns, "second", reason::SECRET_CONFLICT).await;
+    let message = ready_condition(&second)
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains("CertificateKeyPair/first"), "{message}");
+}
+
+#[tokio::test]
+async fn deletion_policy_decides_whether_the_secret_survives() {
+    let (cp, client, ns, _operator) = setup("ckp-delete").await;
+    apply(
+        cp,
+        &ns,
+        &[
+            ckp_yaml("deleted", "commonName: a.example.com"),
+            ckp_yaml(
+                "retained",
+                "commonName: b.example.com\ntarget: {deletionPolicy: Retain}",
+            ),
+        ]
+        .join("---\n"),
+    )
+    .await;
+    let _: CertificateKeyPair = wait::ready(&client, &ns, "deleted").await;
+    let _: CertificateKeyPair = wait::ready(&client, &ns, "retained").await;
+
+    let api = Api::<CertificateKeyPair>::namespaced(client.clone(), &ns);
+    api.delete("deleted", &DeleteParams::background())
+        .await
+        .expect("delete");
+    api.delete("retained", &DeleteParams::background())
+        .await
+        .expect("delete");
+
+    let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while secrets.get_opt("deleted").await.expect("get").is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Secret of a Delete resource was not removed"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let retained = secrets.get_opt("retained").await.expect("get");
+    let retained = retained.expect("Secret of a Retain resource survives");
+    assert!(retained.owner_references().is_empty());
+}
+
+#[tokio::test]
+async fn short_certificates_are_renewed_while_ready_stays_true() {
+    let (cp, client, ns, _operator) = setup("ckp-renew").await;
+    apply(
+        cp,
+        &ns,
+        &ckp_yaml(
+            "short",
+            "commonName: short.example.com\nduration: 1h\nrotation: {renewBefore: 59m55s}",
+        ),
+    )
+    .await;
+    let first: CertificateKeyPair = wait::ready(&client, &ns, "short").await;
+    let first_transition = ready_condition(&first).map(|c| c.last_transition_time.clone());
+
+    // Renewal is due 5 s after issuance: expect two renewals, with Ready True throughout.
+    let renewed: CertificateKeyPair = wait::until(
+        &client,
+        &ns,
+        "short",
+        Duration::from_secs(40),
+        |c: &CertificateKeyPair| {
+            assert_eq!(
+                ready_condition(c).map(|r| r.status),
+                Some(ConditionStatus::True),
+                "Ready flipped during renewal"
+            );
+            c.status
+                .as_ref()
+                .and_then(|s| s.common.revision)
+                .unwrap_or(0)
+                >= 3
+        },
+    )
+    .await;
+    assert_eq!(
+        ready_condition(&renewed).map(|c| c.last_transition_time.clone()),
+        first_transition
+    );
+    assert_ne!(
+        renewed
+            .status
+            .as_ref()
+            .and_then(|s| s.common.fingerprint.clone()),
+        first
+            .status
+            .as_ref()
+            .and_then(|s| s.common.fingerprint.clone())
+    );
+}
+
+#[tokio::test]
+async fn restarting_the_operator_over_100_ready_resources_writes_nothing() {
+    let (cp, client, ns, operator) = setup("ckp-quiet").await;
+    let manifests: Vec<String> = (0..100)
+        .map(|i| {
+            ckp_yaml(
+                &format!("cert-{i}"),
+                &format!("commonName: cert-{i}.example.com"),
+            )
+        })
+        .collect();
+    apply(cp, &ns, &manifests.join("---\n")).await;
+    for i in 0..100 {
+        let _: CertificateKeyPair = wait::ready(&client, &ns, &format!("cert-{i}")).await;
+    }
+    // Let the first operator settle (its own status writes trigger one more quiet pass).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    operator.stop();
+    let api = Api::<CertificateKeyPair>::namespaced(client.clone(), &ns);
+    let statuses_before: Vec<_> = api
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .map(|c| (c.name_any(), c.status))
+        .collect();
+    let user = support::pki::OPERATOR_USER;
+    let seen_before = support::audit::requests(cp.audit_log(), user, &ns).len();
+    let writes_before = support::audit::writes(cp.audit_log(), user, &ns).len();
+    assert!(
+        writes_before >= 200,
+        "the first operator wrote Secrets and statuses ({writes_before})"
+    );
+
+    // A new operator relists (resyncs) all 100 Ready resources: wait until it has read every
+    // target Secret (one GET per reconcile), then a little longer for any write to land.
+    let restarted = Operator::start(cp, &ns);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let reads = support::audit::requests(cp.audit_log(), user, &ns)
+            .into_iter()
+            .skip(seen_before)
+            .filter(|e| e.verb == "get")
+            .count();
+        if reads >= 100 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restarted operator reconciled only {reads} of 100"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    restarted.stop();
+
+    let new_writes: Vec<String> = support::audit::requests(cp.audit_log(), user, &ns)
+        .into_iter()
+        .skip(seen_before)
+        .filter(|e| e.is_write())
+        .map(|e| e.describe())
+        .collect();
+    assert!(
+        new_writes.is_empty(),
+        "writes after restart: {new_writes:#?}"
+    );
+    let statuses_after: Vec<_> = api
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .map(|c| (c.name_any(), c.status))
+        .collect();
+    assert_eq!(statuses_before, statuses_after, "no status changed");
+}

@@ -1,0 +1,125 @@
+//! The operator under test, scoped to one namespace so tests running side by side never
+//! share an operator: in-process (fast, on its own runtime thread) or as the real `keysmith`
+//! binary (its logs captured to a file).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use keysmith::reconcile::context::Settings;
+use keysmith::reconcile::run::{RunConfig, run_until};
+use tokio::sync::oneshot;
+
+use super::ControlPlane;
+use super::process::Managed;
+
+fn config(namespace: &str) -> RunConfig {
+    RunConfig {
+        settings: Settings {
+            key_namespace: namespace.to_owned(),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(10),
+        },
+        concurrency: 4,
+        metrics_addr: "127.0.0.1:0".parse().expect("address"),
+        health_addr: "127.0.0.1:0".parse().expect("address"),
+        namespace: Some(namespace.to_owned()),
+    }
+}
+
+/// The operator running in this process; stopped gracefully when dropped.
+pub struct Operator {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Operator {
+    /// Starts the operator for `namespace` with the operator identity.
+    pub fn start(cp: &ControlPlane, namespace: &str) -> Self {
+        let config = config(namespace);
+        let client_config = cp.operator_config.clone();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("operator-{namespace}"))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("operator runtime");
+                runtime.block_on(async move {
+                    let client = kube::Client::try_from(client_config).expect("operator client");
+                    let stop = async move {
+                        let _ = stop_rx.await;
+                    };
+                    run_until(client, config, stop).await.expect("operator ran");
+                });
+            })
+            .expect("operator thread");
+        Self {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the operator and waits until it has shut down.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The real `keysmith run` binary as a child process, logging at trace level to a file.
+pub struct OperatorProcess {
+    process: Managed,
+    log: PathBuf,
+}
+
+impl OperatorProcess {
+    /// Starts `keysmith run --namespace <namespace>` with the operator identity, writing its
+    /// logs (`RUST_LOG=trace`, text format) to `log`.
+    pub fn start(cp: &ControlPlane, namespace: &str, log: &Path) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keysmith"));
+        cmd.arg("run")
+            .arg(format!("--namespace={namespace}"))
+            .arg(format!("--key-namespace={namespace}"))
+            .arg("--metrics-bind-address=127.0.0.1:0")
+            .arg("--health-bind-address=127.0.0.1:0")
+            .arg("--backoff-min=1s")
+            .arg("--backoff-max=10s")
+            .arg("--log-format=text")
+            .env("KUBECONFIG", cp.operator_kubeconfig())
+            .env("RUST_LOG", "trace")
+            .env_remove("POD_NAMESPACE");
+        let process = Managed::spawn("keysmith", cmd, log).expect("start keysmith");
+        Self {
+            process,
+            log: log.to_owned(),
+        }
+    }
+
+    /// Everything the operator logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits up to 30 s for a clean exit; returns whether it exited 0.
+    pub fn terminate(mut self) -> bool {
+        self.process.terminate(Duration::from_secs(30))
+    }
+}
