@@ -19,6 +19,7 @@ use crate::api::certificate_key_pair::CertificateKeyPair;
 use crate::http::{self, Probes};
 use crate::metrics::Metrics;
 
+use super::certificate_key_pair::key_store::{self, KEY_OWNER_ANNOTATION};
 use super::certificate_key_pair::{self as ckp, issuer_key};
 use super::context::{Context, Settings};
 use super::secret::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION};
@@ -103,13 +104,18 @@ pub async fn run_until(
             }
         }
     };
+    let sweeper = sweep_key_secrets(
+        client.clone(),
+        config.settings.key_namespace.clone(),
+        stopped(),
+    );
     let endpoints = serve_endpoints(&config, probes, stopped).await?;
     let stop = async move {
         stop.await;
         let _ = stop_tx.send(true);
     };
     tracing::info!(version = env!("CARGO_PKG_VERSION"), namespace = ?config.namespace, "keysmith started");
-    tokio::join!(controllers, readiness, endpoints, stop);
+    tokio::join!(controllers, readiness, endpoints, sweeper, stop);
     tracing::info!("keysmith stopped");
     Ok(())
 }
@@ -195,15 +201,46 @@ where
     }
 }
 
-/// The resource of `kind` named by a Secret's `keysmith.dev/owner` annotation.
+/// The resource of `kind` a Secret belongs to: its `keysmith.dev/owner` annotation
+/// (`<Kind>/<name>`, same namespace), or for a key Secret its `keysmith.dev/key-owner`
+/// annotation (`<Kind>/<namespace>/<name>`).
 fn owner_of<K>(secret: &PartialObjectMeta<Secret>, kind: &str) -> Option<ObjectRef<K>>
 where
     K: kube::Resource<DynamicType = ()>,
 {
-    let owner = secret.annotations().get(OWNER_ANNOTATION)?;
-    let (owner_kind, name) = owner.split_once('/')?;
-    (owner_kind == kind)
-        .then(|| ObjectRef::new(name).within(&secret.namespace().unwrap_or_default()))
+    let annotations = secret.annotations();
+    if let Some(owner) = annotations.get(OWNER_ANNOTATION) {
+        let (owner_kind, name) = owner.split_once('/')?;
+        return (owner_kind == kind)
+            .then(|| ObjectRef::new(name).within(&secret.namespace().unwrap_or_default()));
+    }
+    let owner = annotations.get(KEY_OWNER_ANNOTATION)?;
+    let mut parts = owner.splitn(3, '/');
+    let (owner_kind, namespace, name) = (parts.next()?, parts.next()?, parts.next()?);
+    (owner_kind == kind).then(|| ObjectRef::new(name).within(namespace))
+}
+
+/// How often key Secrets of deleted resources are looked for.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes key Secrets whose resource is gone: at start, then every [`SWEEP_INTERVAL`].
+async fn sweep_key_secrets(
+    client: Client,
+    key_namespace: String,
+    stopped: impl std::future::Future<Output = ()>,
+) {
+    let sweeping = async {
+        loop {
+            if let Err(e) = key_store::sweep(&client, &key_namespace).await {
+                tracing::warn!(namespace = %key_namespace, error = %e, "sweeping key Secrets failed");
+            }
+            tokio::time::sleep(SWEEP_INTERVAL).await;
+        }
+    };
+    tokio::select! {
+        () = stopped => {},
+        () = sweeping => {},
+    }
 }
 
 /// The CertificateKeyPairs whose issuerRef names `ca`.

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 
 use crate::material::SecretBytes;
 
@@ -249,13 +249,29 @@ fn owned_keys(secret: &Secret, path: &[&str]) -> BTreeSet<String> {
         .collect()
 }
 
-/// Creates the Secret (when absent) or applies it over our own Secret. Never called for a
-/// foreign Secret.
+/// Creates the Secret (when absent) or applies it over our own Secret. A Secret's type is
+/// immutable, so our own Secret of another type is replaced (deleted with a uid and
+/// resourceVersion precondition, then created). Never called for a foreign Secret.
 pub async fn write(
     api: &Api<Secret>,
     desired: &DesiredSecret,
     existing: Option<&Secret>,
 ) -> Result<Secret, kube::Error> {
+    let existing = match existing {
+        Some(secret) if secret.type_.as_deref() != Some(desired.type_.as_str()) => {
+            let preconditions = Preconditions {
+                uid: secret.metadata.uid.clone(),
+                resource_version: secret.metadata.resource_version.clone(),
+            };
+            let params = DeleteParams {
+                preconditions: Some(preconditions),
+                ..DeleteParams::default()
+            };
+            api.delete(&desired.name, &params).await?;
+            None
+        }
+        other => other,
+    };
     match existing {
         None => {
             let params = PostParams {

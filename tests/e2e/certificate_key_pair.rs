@@ -462,3 +462,147 @@ async fn restarting_the_operator_over_100_ready_resources_writes_nothing() {
         .collect();
     assert_eq!(statuses_before, statuses_after, "no status changed");
 }
+
+#[tokio::test]
+async fn denied_private_key_export_keeps_the_key_out_of_the_target_secret() {
+    let (cp, client, ns, operator) = setup("ckp-denied").await;
+    apply(
+        cp,
+        &ns,
+        &[
+            ckp_yaml(
+                "vault-ca",
+                "commonName: Hidden Key CA\nisCA: true\nprivateKeyExport: Denied",
+            ),
+            ckp_yaml(
+                "service",
+                "commonName: service.example.com\nissuerRef: {name: vault-ca}",
+            ),
+        ]
+        .join("---\n"),
+    )
+    .await;
+    let ca: CertificateKeyPair = wait::ready(&client, &ns, "vault-ca").await;
+    let _: CertificateKeyPair = wait::ready(&client, &ns, "service").await;
+
+    let ca_status = ca.status.as_ref().expect("status");
+    assert_eq!(
+        ca_status.private_key.as_ref().map(|k| k.available),
+        Some(false)
+    );
+    let target = wait::secret_data(&client, &ns, "vault-ca").await;
+    assert!(
+        !target.contains_key("tls.key"),
+        "the key never reaches the target Secret"
+    );
+    assert!(target.contains_key("tls.crt") && target.contains_key("ca.crt"));
+
+    // The key lives in the operator's key namespace (here the test namespace) and belongs
+    // to the certificate.
+    let key_secret = format!("keysmith-key-{}", ca.metadata.uid.clone().expect("uid"));
+    let stored = wait::secret_data(&client, &ns, &key_secret).await;
+    let files = Files::new();
+    let crt = files.write("ca.crt", &target["tls.crt"]);
+    let key = files.write("ca.key", &stored["tls.key"]);
+    assert_eq!(
+        openssl::ok(&["x509", "-in", &crt.to_string_lossy(), "-noout", "-pubkey"]),
+        openssl::ok(&["pkey", "-in", &key.to_string_lossy(), "-pubout"])
+    );
+    // The leaf signed with the hidden key verifies.
+    let leaf = wait::secret_data(&client, &ns, "service").await;
+    let (ok, out) = openssl::verify(
+        &files.write("root.pem", &leaf["ca.crt"]),
+        None,
+        &files.write("leaf.pem", &leaf["tls.crt"]),
+    );
+    assert!(ok, "{out}");
+
+    // Quiet: no reissue loop.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again: CertificateKeyPair = wait::ready(&client, &ns, "vault-ca").await;
+    assert_eq!(
+        again.status.as_ref().and_then(|s| s.common.revision),
+        Some(1)
+    );
+
+    // An exported key moves into the store when export is denied later: same certificate
+    // (no reissue), the Secret becomes Opaque (a kubernetes.io/tls Secret needs tls.key).
+    apply(cp, &ns, &ckp_yaml("flip", "commonName: flip.example.com")).await;
+    let before: CertificateKeyPair = wait::ready(&client, &ns, "flip").await;
+    let exported = wait::secret_data(&client, &ns, "flip").await;
+    apply(
+        cp,
+        &ns,
+        &ckp_yaml(
+            "flip",
+            "commonName: flip.example.com\nprivateKeyExport: Denied",
+        ),
+    )
+    .await;
+    let flipped: CertificateKeyPair = wait::until(
+        &client,
+        &ns,
+        "flip",
+        Duration::from_secs(30),
+        |c: &CertificateKeyPair| {
+            c.status
+                .as_ref()
+                .and_then(|s| s.private_key.as_ref())
+                .is_some_and(|k| !k.available)
+        },
+    )
+    .await;
+    assert_eq!(
+        flipped
+            .status
+            .as_ref()
+            .and_then(|s| s.common.fingerprint.clone()),
+        before
+            .status
+            .as_ref()
+            .and_then(|s| s.common.fingerprint.clone()),
+        "the certificate is kept"
+    );
+    let secret = Api::<Secret>::namespaced(client.clone(), &ns)
+        .get("flip")
+        .await
+        .expect("secret");
+    assert_eq!(secret.type_.as_deref(), Some("Opaque"));
+    assert!(
+        !secret
+            .data
+            .as_ref()
+            .is_some_and(|d| d.contains_key("tls.key"))
+    );
+    let moved = wait::secret_data(
+        &client,
+        &ns,
+        &format!(
+            "keysmith-key-{}",
+            flipped.metadata.uid.clone().expect("uid")
+        ),
+    )
+    .await;
+    assert_eq!(
+        moved["tls.key"], exported["tls.key"],
+        "the same key, now in the store"
+    );
+
+    // Deleting the resource: the key Secret (no ownerReference across namespaces) is swept
+    // by the next operator start.
+    operator.stop();
+    Api::<CertificateKeyPair>::namespaced(client.clone(), &ns)
+        .delete("vault-ca", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let _restarted = Operator::start(cp, &ns);
+    let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while secrets.get_opt(&key_secret).await.expect("get").is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "key Secret of a deleted resource was not swept"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -4,11 +4,11 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::{Client, ResourceExt};
 
-use crate::api::certificate_key_pair::CertificateKeyPair;
+use crate::api::certificate_key_pair::{CertificateKeyPair, PrivateKeyExport};
 use crate::api::common::{ConditionStatus, condition, reason};
 
 use super::decide::IssuerState;
-use super::{Error, target_secret_name, tls_material_from_secret};
+use super::{Error, key_store, target_secret_name, tls_material_from_secret};
 use crate::reconcile::secret::Ownership;
 
 /// Where the CA of `ckp` lives: `(namespace, name)`, or `None` when self-signed.
@@ -23,7 +23,12 @@ pub fn issuer_key(ckp: &CertificateKeyPair) -> Option<(String, String)> {
 }
 
 /// Looks up the CA named by `ckp.spec.issuerRef` and checks that it may and can sign.
-pub async fn resolve(client: &Client, ckp: &CertificateKeyPair) -> Result<IssuerState, Error> {
+/// `key_namespace` holds the CA's key when it does not export it.
+pub async fn resolve(
+    client: &Client,
+    key_namespace: &str,
+    ckp: &CertificateKeyPair,
+) -> Result<IssuerState, Error> {
     let Some((namespace, name)) = issuer_key(ckp) else {
         return Ok(IssuerState::SelfSigned);
     };
@@ -60,11 +65,12 @@ pub async fn resolve(client: &Client, ckp: &CertificateKeyPair) -> Result<Issuer
             format!("issuer CertificateKeyPair {ca_ref} is not Ready"),
         ));
     }
-    read_ca_material(client, &ca, &ca_ref).await
+    read_ca_material(client, key_namespace, &ca, &ca_ref).await
 }
 
 async fn read_ca_material(
     client: &Client,
+    key_namespace: &str,
     ca: &CertificateKeyPair,
     ca_ref: &str,
 ) -> Result<IssuerState, Error> {
@@ -85,7 +91,11 @@ async fn read_ca_material(
             format!("issuer {ca_ref} has no Secret of its own yet"),
         ));
     };
-    match tls_material_from_secret(&secret) {
+    let key_secret = match ca.spec.private_key_export {
+        PrivateKeyExport::Denied => key_store::read(client, key_namespace, ca).await?,
+        PrivateKeyExport::Allowed => None,
+    };
+    match tls_material_from_secret(&secret, key_secret.as_ref()) {
         Ok(material) => Ok(IssuerState::Ready(Box::new(material))),
         Err(why) => Ok(unavailable(
             reason::REFERENCE_NOT_READY,

@@ -2,6 +2,7 @@
 
 pub mod decide;
 mod issuer;
+pub mod key_store;
 
 pub use issuer::issuer_key;
 
@@ -43,7 +44,7 @@ pub const ROTATE_ANNOTATION: &str = "keysmith.dev/rotate";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading an object failed.
-    #[error("reading {what}: {source}")]
+    #[error("reading {what}: {}", api_message(.source))]
     Read {
         /// What was read.
         what: String,
@@ -54,7 +55,7 @@ pub enum Error {
     #[error("generating the certificate: {0}")]
     Generate(MaterialError),
     /// Writing the target Secret failed.
-    #[error("writing Secret {secret}: {source}")]
+    #[error("writing Secret {secret}: {}", api_message(.source))]
     WriteSecret {
         /// `<namespace>/<name>`.
         secret: String,
@@ -62,8 +63,16 @@ pub enum Error {
         source: kube::Error,
     },
     /// Writing the status failed.
-    #[error("writing the status: {0}")]
+    #[error("writing the status: {}", api_message(.0))]
     WriteStatus(kube::Error),
+}
+
+/// The API server's own message (without the Debug dump kube adds), or the error text.
+fn api_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => format!("{} (HTTP {})", status.message, status.code),
+        other => other.to_string(),
+    }
 }
 
 impl Error {
@@ -93,12 +102,19 @@ pub fn target_secret_name(ckp: &CertificateKeyPair) -> String {
         .unwrap_or_else(|| ckp.name_any())
 }
 
-/// Reads TLS material from a Secret's data (`tls.crt`, `tls.key`, `ca.crt`).
-pub fn tls_material_from_secret(secret: &Secret) -> Result<TlsMaterial, String> {
+/// Reads TLS material from a Secret's data (`tls.crt`, `ca.crt`), with the key from the key
+/// Secret when there is one (privateKeyExport: Denied), else from `tls.key`.
+pub fn tls_material_from_secret(
+    secret: &Secret,
+    key_secret: Option<&Secret>,
+) -> Result<TlsMaterial, String> {
     let data = secret.data.as_ref();
     let get = |key: &str| data.and_then(|d| d.get(key)).map(|b| b.0.as_slice());
     let crt = get("tls.crt").ok_or("tls.crt is missing")?;
-    let key_pem = get("tls.key").ok_or("tls.key is missing")?;
+    let key_pem = key_secret
+        .and_then(key_store::key_pem)
+        .or_else(|| get("tls.key"))
+        .ok_or("tls.key is missing")?;
     let key = PrivateKey::from_pem(key_pem).map_err(|e| format!("tls.key: {e}"))?;
     crate::material::parse::read_tls(crt, key, get("ca.crt")).map_err(|e| e.to_string())
 }
@@ -152,12 +168,17 @@ async fn reconcile_material(ckp: &CertificateKeyPair, ctx: &Context) -> Result<O
             source,
         })?;
     let ownership = Ownership::of(existing, &ckp.uid().unwrap_or_default());
-    let issuer = issuer::resolve(&ctx.client, ckp).await?;
+    let key_namespace = ctx.settings.key_namespace.as_str();
+    let key_secret = match key_export(ckp) {
+        KeyExport::Omitted => key_store::read(&ctx.client, key_namespace, ckp).await?,
+        KeyExport::Included => None,
+    };
+    let issuer = issuer::resolve(&ctx.client, key_namespace, ckp).await?;
     let qualified = format!("{namespace}/{secret_name}");
     let decision = decide(Inputs {
         spec: &ckp.spec,
         rotate_request: ckp.annotations().get(ROTATE_ANNOTATION).map(String::as_str),
-        secret: secret_state(&ownership),
+        secret: secret_state(&ownership, key_secret.as_ref()),
         issuer: &issuer,
         now: ctx.clock.now(),
         secret_name: &qualified,
@@ -245,16 +266,16 @@ async fn reconcile_material(ckp: &CertificateKeyPair, ctx: &Context) -> Result<O
     }
 }
 
-fn secret_state(ownership: &Ownership) -> SecretState {
+fn secret_state(ownership: &Ownership, key_secret: Option<&Secret>) -> SecretState {
     match ownership {
         Ownership::Absent => SecretState::Absent,
         Ownership::Owned(secret) => SecretState::Owned {
-            material: tls_material_from_secret(secret),
+            material: tls_material_from_secret(secret, key_secret),
             rotation_token: annotation(secret, ROTATION_TOKEN_ANNOTATION),
         },
         Ownership::Foreign { secret, owner } => SecretState::Foreign {
             owner: owner.clone(),
-            material: tls_material_from_secret(secret).ok(),
+            material: tls_material_from_secret(secret, None).ok(),
         },
     }
 }
@@ -315,6 +336,15 @@ async fn generate(
     Ok(material)
 }
 
+/// `kubernetes.io/tls`, which the API server only accepts with a `tls.key`: without the
+/// exported key the Secret is `Opaque`.
+fn secret_type(ckp: &CertificateKeyPair) -> &'static str {
+    match key_export(ckp) {
+        KeyExport::Included => "kubernetes.io/tls",
+        KeyExport::Omitted => "Opaque",
+    }
+}
+
 fn key_export(ckp: &CertificateKeyPair) -> KeyExport {
     match ckp.spec.private_key_export {
         PrivateKeyExport::Allowed => KeyExport::Included,
@@ -332,13 +362,19 @@ async fn write_secret(
     revision: i64,
     rotation_token: Option<String>,
 ) -> Result<(), Error> {
+    if key_export(ckp) == KeyExport::Omitted {
+        // The key first: a target Secret without its key in the store would lose it.
+        let namespace = ctx.settings.key_namespace.as_str();
+        let stored = key_store::read(&ctx.client, namespace, ckp).await?;
+        key_store::write(&ctx.client, namespace, ckp, &material.key, stored.as_ref()).await?;
+    }
     let existing = ownership.secret();
     let password = keystore_password(ckp, ctx).await?;
     let data = secret_data(ckp, existing, material, password.as_ref())?;
     let desired = DesiredSecret {
         name: target_secret_name(ckp),
         namespace: ckp.namespace().unwrap_or_default(),
-        type_: "kubernetes.io/tls".to_owned(),
+        type_: secret_type(ckp).to_owned(),
         extra_labels: ckp.spec.target.labels.clone(),
         extra_annotations: ckp.spec.target.annotations.clone(),
         owner: secret_owner(ckp),
