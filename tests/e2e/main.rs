@@ -10,4 +10,5 @@ mod certificate_key_pair;
 mod controlplane;
 mod examples;
 mod harness;
+mod operator_binary;
 mod secrets_stay_secret;

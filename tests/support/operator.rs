@@ -94,12 +94,24 @@ impl OperatorProcess {
     /// Starts `keysmith run --namespace <namespace>` with the operator identity, writing its
     /// logs (`RUST_LOG=trace`, text format) to `log`.
     pub fn start(cp: &ControlPlane, namespace: &str, log: &Path) -> Self {
+        Self::start_on(cp, namespace, log, 0, 0)
+    }
+
+    /// Like [`OperatorProcess::start`], serving /metrics and the probes on these ports of
+    /// 127.0.0.1 (0: any free port).
+    pub fn start_on(
+        cp: &ControlPlane,
+        namespace: &str,
+        log: &Path,
+        metrics_port: u16,
+        health_port: u16,
+    ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keysmith"));
         cmd.arg("run")
             .arg(format!("--namespace={namespace}"))
             .arg(format!("--key-namespace={namespace}"))
-            .arg("--metrics-bind-address=127.0.0.1:0")
-            .arg("--health-bind-address=127.0.0.1:0")
+            .arg(format!("--metrics-bind-address=127.0.0.1:{metrics_port}"))
+            .arg(format!("--health-bind-address=127.0.0.1:{health_port}"))
             .arg("--backoff-min=1s")
             .arg("--backoff-max=10s")
             .arg("--log-format=text")
