@@ -18,9 +18,11 @@ step "control plane (hack/controlplane/build.sh)"
 KEYSMITH_CONTROLPLANE_BIN=$(hack/controlplane/build.sh)
 export KEYSMITH_CONTROLPLANE_BIN
 
-# Processes of the control plane that were running before the tests (e.g. hack/controlplane/up.sh
-# in another terminal) are not ours to judge.
-control_plane_pids() { pgrep -f "^$KEYSMITH_CONTROLPLANE_BIN/" | sort || true; }
+# Processes of the control plane and operator binaries the tests start. Those running before
+# the tests (e.g. hack/controlplane/up.sh in another terminal) are not ours to judge.
+control_plane_pids() {
+  { pgrep -f "^$KEYSMITH_CONTROLPLANE_BIN/" || true; pgrep -f "^$CARGO_TARGET_DIR/debug/keysmith run" || true; } | sort
+}
 before=$(control_plane_pids)
 
 step "cargo fmt --check"
@@ -33,7 +35,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 timed cargo test --locked 2>&1 | tee "$log" || status=$?
 
-step "no control-plane process outlives the tests"
+step "no control-plane or operator process outlives the tests"
 leftover=$(comm -13 <(echo "$before") <(control_plane_pids) | grep . || true)
 if [ -n "$leftover" ]; then
   echo "left running after the tests:" >&2
