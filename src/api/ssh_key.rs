@@ -2,6 +2,7 @@
 //! (api.md section 3).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::Duration;
@@ -192,6 +193,11 @@ pub struct SshCertificateSpec {
         inner(length(min = 1, max = 64), regex(pattern = r"^[!-~]+$"))
     )]
     pub extensions: Vec<String>,
+    /// Critical options, e.g. `force-command: /usr/bin/backup` or `source-address:
+    /// 10.0.0.0/8`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 8))]
+    pub critical_options: BTreeMap<String, String>,
 }
 
 fn default_certificate_validity() -> Duration {

@@ -3,6 +3,9 @@
 
 pub mod certificate_key_pair;
 pub mod context;
+pub mod error;
+pub mod outcome;
+pub mod resource;
 pub mod run;
 pub mod secret;
 pub mod status;

@@ -14,7 +14,10 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 
+use crate::api::common::DeletionPolicy;
 use crate::material::SecretBytes;
+
+use super::resource::{KeysmithResource, namespace, secret_owner, target_secret_name};
 
 /// Field manager of every write keysmith makes.
 pub const FIELD_MANAGER: &str = "keysmith";
@@ -74,6 +77,24 @@ impl Ownership {
         }
     }
 
+    /// Our Secret's generation count (`keysmith.dev/revision`), 0 when there is none.
+    pub fn revision(&self) -> i64 {
+        match self {
+            Self::Owned(secret) => annotation(secret, REVISION_ANNOTATION)
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// The rotate token our Secret's material answers.
+    pub fn rotation_token(&self) -> Option<String> {
+        match self {
+            Self::Owned(secret) => annotation(secret, ROTATION_TOKEN_ANNOTATION),
+            _ => None,
+        }
+    }
+
     /// The existing Secret, whoever owns it.
     pub fn secret(&self) -> Option<&Secret> {
         match self {
@@ -82,6 +103,50 @@ impl Ownership {
             Self::Foreign { secret, .. } => Some(secret),
         }
     }
+}
+
+/// An annotation of a Secret.
+pub fn annotation(secret: &Secret, key: &str) -> Option<String> {
+    secret.metadata.annotations.as_ref()?.get(key).cloned()
+}
+
+/// The data of a Secret as plain bytes.
+pub fn data_of(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+    secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect()
+}
+
+/// Reads the text at `selector` from a Secret in `namespace` (a passphrase, a keystore
+/// password). `what` names it in errors, which never contain the value.
+pub async fn read_selector(
+    client: &kube::Client,
+    namespace: &str,
+    selector: &crate::api::common::SecretKeySelector,
+    what: &str,
+) -> Result<crate::material::SecretString, super::error::Error> {
+    use super::error::Error;
+    let name = format!(
+        "{what} Secret {namespace}/{} key {}",
+        selector.name, selector.key
+    );
+    let secret = Api::<Secret>::namespaced(client.clone(), namespace)
+        .get_opt(&selector.name)
+        .await
+        .map_err(|source| Error::Read {
+            what: name.clone(),
+            source,
+        })?;
+    let value = secret
+        .and_then(|s| s.data)
+        .and_then(|mut d| d.remove(&selector.key))
+        .ok_or_else(|| Error::Reference(format!("{name} not found")))?;
+    let text = String::from_utf8(value.0)
+        .map_err(|_| Error::Reference(format!("{name} is not UTF-8 text")))?;
+    Ok(crate::material::SecretString::new(text))
 }
 
 /// The resource a Secret belongs to.
@@ -295,4 +360,59 @@ pub async fn write(
             api.patch(&desired.name, &params, &Patch::Apply(body)).await
         }
     }
+}
+
+/// What a controller wants in its target Secret.
+#[derive(Debug)]
+pub struct TargetContent {
+    /// Secret type.
+    pub type_: &'static str,
+    /// Fingerprint of the material (annotation `keysmith.dev/fingerprint`).
+    pub fingerprint: String,
+    /// Generation count of the material.
+    pub revision: i64,
+    /// The rotate token the material answers.
+    pub rotation_token: Option<String>,
+    /// Kind-specific annotations (e.g. `keysmith.dev/keyring-id`).
+    pub annotations: BTreeMap<String, String>,
+    /// The data.
+    pub data: BTreeMap<String, SecretBytes>,
+}
+
+/// Writes the target Secret of `object` — labels and annotations from `spec.target`, the
+/// ownerReference by `deletionPolicy` — unless it already holds exactly that.
+pub async fn write_target<K: KeysmithResource>(
+    client: &kube::Client,
+    object: &K,
+    ownership: &Ownership,
+    content: TargetContent,
+) -> Result<(), super::error::Error> {
+    let target = object.target();
+    let mut annotations = target.annotations.clone();
+    annotations.extend(content.annotations);
+    let desired = DesiredSecret {
+        name: target_secret_name(object),
+        namespace: namespace(object),
+        type_: content.type_.to_owned(),
+        extra_labels: target.labels.clone(),
+        extra_annotations: annotations,
+        owner: secret_owner(object),
+        garbage_collected: target.deletion_policy == DeletionPolicy::Delete,
+        fingerprint: content.fingerprint,
+        revision: content.revision,
+        rotation_token: content.rotation_token,
+        data: content.data,
+    };
+    let existing = ownership.secret();
+    if existing.is_some_and(|s| desired.is_satisfied_by(s)) {
+        return Ok(());
+    }
+    let api = Api::<Secret>::namespaced(client.clone(), &desired.namespace);
+    write(&api, &desired, existing)
+        .await
+        .map(|_| ())
+        .map_err(|source| super::error::Error::WriteSecret {
+            secret: format!("{}/{}", desired.namespace, desired.name),
+            source,
+        })
 }

@@ -8,98 +8,57 @@ pub use issuer::issuer_key;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use crate::api::certificate_key_pair::{
     CertificateFingerprints, CertificateKeyPair, CertificateKeyPairStatus, PrivateKeyExport,
     PrivateKeyStatus,
 };
-use crate::api::common::{CommonStatus, ConditionStatus, condition, reason};
+use crate::api::common::{CommonStatus, Target, reason};
 use crate::material::encode::{KeyExport, tls_secret_data, tls_secret_data_is_current};
 use crate::material::fingerprint::sha256_tagged;
 use crate::material::pkey::{KeyKind, PrivateKey};
 use crate::material::x509::{TlsMaterial, issue};
-use crate::material::{MaterialError, SecretBytes};
-use crate::metrics::{GenerateLabels, KindLabels, ObjectLabels, ResultLabels};
+use crate::material::{MaterialError, SecretBytes, SecretString};
+use crate::metrics::GenerateLabels;
 
 use super::context::Context;
-use super::secret::{
-    DesiredSecret, Ownership, REVISION_ANNOTATION, ROTATION_TOKEN_ANNOTATION, SecretOwner,
+pub use super::error::Error;
+use super::outcome::{Outcome, common_status, finish, retry};
+use super::resource::{
+    KeysmithResource, namespace, object_labels, publish, rotate_request, target_secret_name,
 };
-use super::status::{ConditionUpdate, apply_if_changed, conditions, time};
+use super::secret::{
+    Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, data_of, read_selector,
+    write_target,
+};
+use super::status::time;
 use decide::{Decision, Inputs, IssueReason, IssuerState, SecretState, decide, renewal_time};
 
 /// The kind name.
 pub const KIND: &str = "CertificateKeyPair";
-/// Annotation on a resource that requests a rotation when its value changes.
-pub const ROTATE_ANNOTATION: &str = "keysmith.dev/rotate";
 
-/// A failed step of a reconcile. Messages name objects, never material.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Reading an object failed.
-    #[error("reading {what}: {}", api_message(.source))]
-    Read {
-        /// What was read.
-        what: String,
-        /// The API error.
-        source: kube::Error,
-    },
-    /// Generating the key or certificate failed.
-    #[error("generating the certificate: {0}")]
-    Generate(MaterialError),
-    /// Writing the target Secret failed.
-    #[error("writing Secret {secret}: {}", api_message(.source))]
-    WriteSecret {
-        /// `<namespace>/<name>`.
-        secret: String,
-        /// The API error.
-        source: kube::Error,
-    },
-    /// Writing the status failed.
-    #[error("writing the status: {}", api_message(.0))]
-    WriteStatus(kube::Error),
-}
+impl KeysmithResource for CertificateKeyPair {
+    const KIND: &'static str = KIND;
+    type Status = CertificateKeyPairStatus;
 
-/// The API server's own message (without the Debug dump kube adds), or the error text.
-fn api_message(error: &kube::Error) -> String {
-    match error {
-        kube::Error::Api(status) => format!("{} (HTTP {})", status.message, status.code),
-        other => other.to_string(),
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
     }
-}
 
-impl Error {
-    /// The Ready reason (and metric label) of this failure.
-    pub fn reason(&self) -> &'static str {
-        let forbidden = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 403);
-        match self {
-            Self::Read { source, .. } | Self::WriteSecret { source, .. } if forbidden(source) => {
-                reason::FORBIDDEN
-            }
-            Self::WriteStatus(source) if forbidden(source) => reason::FORBIDDEN,
-            Self::Generate(MaterialError::Unsupported(_)) => reason::INVALID_SPEC,
-            Self::Generate(_) => reason::GENERATION_FAILED,
-            Self::Read { .. } | Self::WriteSecret { .. } | Self::WriteStatus(_) => {
-                reason::SECRET_WRITE_FAILED
-            }
-        }
+    fn common(&self) -> Option<&CommonStatus> {
+        self.status.as_ref().map(|s| &s.common)
     }
-}
 
-/// The target Secret's name.
-pub fn target_secret_name(ckp: &CertificateKeyPair) -> String {
-    ckp.spec
-        .target
-        .name
-        .clone()
-        .unwrap_or_else(|| ckp.name_any())
+    fn target(&self) -> &Target {
+        &self.spec.target
+    }
 }
 
 /// Reads TLS material from a Secret's data (`tls.crt`, `ca.crt`), with the key from the key
@@ -119,48 +78,34 @@ pub fn tls_material_from_secret(
     crate::material::parse::read_tls(crt, key, get("ca.crt")).map_err(|e| e.to_string())
 }
 
-/// What one reconcile ended with, before it is reported.
-struct Outcome {
-    ready: ConditionUpdate,
-    /// The material the Secret now holds (None when there is none of ours).
-    material: Option<TlsMaterial>,
-    /// Annotations of the Secret now (revision, rotation token).
-    revision: Option<i64>,
-    rotation_token: Option<String>,
-    /// A failure to count (failedAttempts, backoff).
-    failed: bool,
-}
-
 /// Reconciles one CertificateKeyPair.
 pub async fn reconcile(ckp: Arc<CertificateKeyPair>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     if ckp.meta().deletion_timestamp.is_some() {
-        ctx.metrics.forget(&object_labels(&ckp));
+        ctx.metrics.forget(&object_labels(ckp.as_ref()));
         return Ok(Action::await_change());
     }
-    let outcome = match reconcile_material(&ckp, &ctx).await {
-        Ok(outcome) => outcome,
-        Err(error) => failure_outcome(&ckp, &ctx, &error).await,
+    let (outcome, material) = match reconcile_material(&ckp, &ctx).await {
+        Ok(result) => result,
+        Err(error) => (Outcome::failure(&ctx, ckp.as_ref(), &error).await, None),
     };
-    let action = report(&ckp, &ctx, outcome).await;
-    ctx.metrics
-        .reconcile_duration
-        .get_or_create(&KindLabels { kind: KIND.into() })
-        .observe(started.elapsed().as_secs_f64());
-    action
+    let status = status_of(&ckp, &outcome, material.as_ref(), ctx.clock.now());
+    finish(&ctx, ckp.as_ref(), &outcome, status, started).await
 }
 
 /// Retries a reconcile that failed to write its status, with the per-object backoff.
 pub fn error_policy(ckp: Arc<CertificateKeyPair>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(name = %ckp.name_any(), namespace = ?ckp.namespace(), reason = error.reason(), %error, "reconcile failed");
-    Action::requeue(ctx.backoff.next_delay(&backoff_key(&ckp)))
+    retry(ckp.as_ref(), error, &ctx)
 }
 
-async fn reconcile_material(ckp: &CertificateKeyPair, ctx: &Context) -> Result<Outcome, Error> {
-    let namespace = ckp.namespace().unwrap_or_default();
+/// Decides, generates and writes; returns the outcome and the material now in the Secret.
+async fn reconcile_material(
+    ckp: &CertificateKeyPair,
+    ctx: &Context,
+) -> Result<(Outcome, Option<TlsMaterial>), Error> {
+    let namespace = namespace(ckp);
     let secret_name = target_secret_name(ckp);
-    let secrets = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
-    let existing = secrets
+    let existing = Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
         .get_opt(&secret_name)
         .await
         .map_err(|source| Error::Read {
@@ -177,92 +122,68 @@ async fn reconcile_material(ckp: &CertificateKeyPair, ctx: &Context) -> Result<O
     let qualified = format!("{namespace}/{secret_name}");
     let decision = decide(Inputs {
         spec: &ckp.spec,
-        rotate_request: ckp.annotations().get(ROTATE_ANNOTATION).map(String::as_str),
+        rotate_request: rotate_request(ckp),
         secret: secret_state(&ownership, key_secret.as_ref()),
         issuer: &issuer,
         now: ctx.clock.now(),
         secret_name: &qualified,
     });
-    let previous = previous_revision(&ownership);
+    let previous = ownership.revision();
+    let token = ownership.rotation_token();
     match decision {
         Decision::Keep(material) => {
-            let token = current_token(&ownership);
-            write_secret(ckp, ctx, &secrets, &ownership, &material, previous, token).await?;
-            Ok(ready_outcome(
-                *material,
-                previous,
-                current_token(&ownership),
-            ))
+            write_secret(ckp, ctx, &ownership, &material, previous, token.clone()).await?;
+            Ok(ready(ckp, *material, previous, token))
         }
         Decision::Adopt(material) => {
             // Adopted material was not generated by keysmith: revision 0 until it renews it.
-            let revision = 0;
-            write_secret(ckp, ctx, &secrets, &ownership, &material, revision, None).await?;
-            publish(
-                ctx,
-                ckp,
-                EventType::Normal,
-                "Adopted",
-                format!("adopted the existing material of Secret {qualified}"),
-            )
-            .await;
-            Ok(ready_outcome(*material, revision, None))
+            write_secret(ckp, ctx, &ownership, &material, 0, None).await?;
+            let note = format!("adopted the existing material of Secret {qualified}");
+            publish(ctx, ckp, EventType::Normal, "Adopted", note).await;
+            Ok(ready(ckp, *material, 0, None))
         }
         Decision::Issue {
             reason: why,
             reuse_key,
         } => {
-            let issuer_material = match &issuer {
+            let signer = match &issuer {
                 IssuerState::Ready(m) => Some(m.as_ref().clone()),
                 _ => None,
             };
-            let material = generate(ckp, ctx, reuse_key, issuer_material).await?;
+            let material = generate(ckp, ctx, reuse_key, signer).await?;
             let revision = previous + 1;
             let token = match why {
-                IssueReason::RotationRequested => ckp.annotations().get(ROTATE_ANNOTATION).cloned(),
-                _ => current_token(&ownership),
+                IssueReason::RotationRequested => rotate_request(ckp).map(str::to_owned),
+                _ => token,
             };
-            write_secret(
-                ckp,
-                ctx,
-                &secrets,
-                &ownership,
-                &material,
-                revision,
-                token.clone(),
-            )
-            .await?;
-            publish(
-                ctx,
-                ckp,
-                EventType::Normal,
-                why.event_reason(),
-                format!(
-                    "issued a new certificate into Secret {qualified}: {}",
-                    why.describe()
-                ),
-            )
-            .await;
+            write_secret(ckp, ctx, &ownership, &material, revision, token.clone()).await?;
+            let note = format!(
+                "issued a new certificate into Secret {qualified}: {}",
+                why.describe()
+            );
+            publish(ctx, ckp, EventType::Normal, why.event_reason(), note).await;
             tracing::info!(name = %ckp.name_any(), %namespace, secret = %secret_name, revision, cause = %why.describe(), "certificate issued");
-            Ok(ready_outcome(material, revision, token))
+            Ok(ready(ckp, material, revision, token))
         }
-        Decision::Conflict(message) => Ok(not_ready(reason::SECRET_CONFLICT, message)),
+        Decision::Conflict(message) => {
+            Ok((Outcome::not_ready(reason::SECRET_CONFLICT, message), None))
+        }
         Decision::WaitForIssuer {
             reason,
             message,
             current: None,
-        } => Ok(not_ready(reason, message)),
+        } => Ok((Outcome::not_ready(reason, message), None)),
         Decision::WaitForIssuer {
             message,
             current: Some(material),
             ..
         } => {
-            let mut outcome = ready_outcome(*material, previous, current_token(&ownership));
+            let (mut outcome, material) = ready(ckp, *material, previous, token);
             outcome.ready.message = format!("{}; renewal waits: {message}", outcome.ready.message);
             outcome.failed = true;
-            Ok(outcome)
+            Ok((outcome, material))
         }
-        Decision::Expired { message } => Ok(not_ready(reason::EXPIRED, message)),
+        Decision::Expired { message } => Ok((Outcome::not_ready(reason::EXPIRED, message), None)),
     }
 }
 
@@ -277,26 +198,6 @@ fn secret_state(ownership: &Ownership, key_secret: Option<&Secret>) -> SecretSta
             owner: owner.clone(),
             material: tls_material_from_secret(secret, None).ok(),
         },
-    }
-}
-
-fn annotation(secret: &Secret, key: &str) -> Option<String> {
-    secret.metadata.annotations.as_ref()?.get(key).cloned()
-}
-
-fn previous_revision(ownership: &Ownership) -> i64 {
-    match ownership {
-        Ownership::Owned(secret) => annotation(secret, REVISION_ANNOTATION)
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(0),
-        _ => 0,
-    }
-}
-
-fn current_token(ownership: &Ownership) -> Option<String> {
-    match ownership {
-        Ownership::Owned(secret) => annotation(secret, ROTATION_TOKEN_ANNOTATION),
-        _ => None,
     }
 }
 
@@ -352,11 +253,11 @@ fn key_export(ckp: &CertificateKeyPair) -> KeyExport {
     }
 }
 
-/// Writes the Secret unless it already holds exactly what keysmith wants.
+/// Stores a non-exportable key first, then writes the target Secret unless it already holds
+/// exactly what keysmith wants.
 async fn write_secret(
     ckp: &CertificateKeyPair,
     ctx: &Context,
-    secrets: &Api<Secret>,
     ownership: &Ownership,
     material: &TlsMaterial,
     revision: i64,
@@ -368,33 +269,30 @@ async fn write_secret(
         let stored = key_store::read(&ctx.client, namespace, ckp).await?;
         key_store::write(&ctx.client, namespace, ckp, &material.key, stored.as_ref()).await?;
     }
-    let existing = ownership.secret();
-    let password = keystore_password(ckp, ctx).await?;
-    let data = secret_data(ckp, existing, material, password.as_ref())?;
-    let desired = DesiredSecret {
-        name: target_secret_name(ckp),
-        namespace: ckp.namespace().unwrap_or_default(),
-        type_: secret_type(ckp).to_owned(),
-        extra_labels: ckp.spec.target.labels.clone(),
-        extra_annotations: ckp.spec.target.annotations.clone(),
-        owner: secret_owner(ckp),
-        garbage_collected: ckp.spec.target.deletion_policy
-            == crate::api::common::DeletionPolicy::Delete,
+    let password = match ckp.spec.keystores.as_ref().and_then(|k| k.pkcs12.as_ref()) {
+        Some(p12) => {
+            let ns = namespace(ckp);
+            Some(
+                read_selector(
+                    &ctx.client,
+                    &ns,
+                    &p12.password_secret_ref,
+                    "keystore password",
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
+    let content = TargetContent {
+        type_: secret_type(ckp),
         fingerprint: fingerprint(material),
         revision,
         rotation_token,
-        data,
+        annotations: BTreeMap::new(),
+        data: secret_data(ckp, ownership.secret(), material, password.as_ref())?,
     };
-    if existing.is_some_and(|s| desired.is_satisfied_by(s)) {
-        return Ok(());
-    }
-    super::secret::write(secrets, &desired, existing)
-        .await
-        .map(|_| ())
-        .map_err(|source| Error::WriteSecret {
-            secret: format!("{}/{}", desired.namespace, desired.name),
-            source,
-        })
+    write_target(&ctx.client, ckp, ownership, content).await
 }
 
 /// The data to write: the existing data when it already encodes this material (PKCS#12
@@ -403,12 +301,11 @@ fn secret_data(
     ckp: &CertificateKeyPair,
     existing: Option<&Secret>,
     material: &TlsMaterial,
-    password: Option<&crate::material::SecretString>,
+    password: Option<&SecretString>,
 ) -> Result<BTreeMap<String, SecretBytes>, Error> {
     let export = key_export(ckp);
-    if let Some(data) = existing.and_then(|s| s.data.as_ref()) {
-        let plain: BTreeMap<String, Vec<u8>> =
-            data.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+    if let Some(existing) = existing {
+        let plain = data_of(existing);
         let current = tls_secret_data_is_current(&plain, material, &ckp.spec, export, password)
             .map_err(Error::Generate)?;
         if current {
@@ -421,48 +318,6 @@ fn secret_data(
     tls_secret_data(material, &ckp.spec, export, password).map_err(Error::Generate)
 }
 
-/// The PKCS#12 password from `keystores.pkcs12.passwordSecretRef`, if keystores are wanted.
-async fn keystore_password(
-    ckp: &CertificateKeyPair,
-    ctx: &Context,
-) -> Result<Option<crate::material::SecretString>, Error> {
-    let Some(pkcs12) = ckp.spec.keystores.as_ref().and_then(|k| k.pkcs12.as_ref()) else {
-        return Ok(None);
-    };
-    let namespace = ckp.namespace().unwrap_or_default();
-    let reference = &pkcs12.password_secret_ref;
-    let what = format!(
-        "keystore password Secret {namespace}/{} key {}",
-        reference.name, reference.key
-    );
-    let secret = Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
-        .get_opt(&reference.name)
-        .await
-        .map_err(|source| Error::Read {
-            what: what.clone(),
-            source,
-        })?;
-    let value = secret
-        .and_then(|s| s.data)
-        .and_then(|mut d| d.remove(&reference.key))
-        .ok_or_else(|| Error::Generate(MaterialError::Unsupported(format!("{what} not found"))))?;
-    let text = String::from_utf8(value.0).map_err(|_| {
-        Error::Generate(MaterialError::Unsupported(format!(
-            "{what} is not UTF-8 text"
-        )))
-    })?;
-    Ok(Some(crate::material::SecretString::new(text)))
-}
-
-fn secret_owner(ckp: &CertificateKeyPair) -> SecretOwner {
-    SecretOwner {
-        kind: KIND.to_owned(),
-        api_version: CertificateKeyPair::api_version(&()).into_owned(),
-        name: ckp.name_any(),
-        uid: ckp.uid().unwrap_or_default(),
-    }
-}
-
 fn fingerprint(material: &TlsMaterial) -> String {
     material
         .chain
@@ -471,160 +326,45 @@ fn fingerprint(material: &TlsMaterial) -> String {
         .unwrap_or_default()
 }
 
-fn ready_outcome(material: TlsMaterial, revision: i64, rotation_token: Option<String>) -> Outcome {
-    let until = material
-        .chain
-        .first()
-        .and_then(|c| c.info().ok())
+/// Ready with the material now in the Secret, renewed at its renewal time.
+fn ready(
+    ckp: &CertificateKeyPair,
+    material: TlsMaterial,
+    revision: i64,
+    rotation_token: Option<String>,
+) -> (Outcome, Option<TlsMaterial>) {
+    let info = material.chain.first().and_then(|c| c.info().ok());
+    let until = info
+        .as_ref()
         .map(|i| time(i.not_after).0.to_string())
         .unwrap_or_default();
-    Outcome {
-        ready: ConditionUpdate {
-            type_: condition::READY,
-            status: ConditionStatus::True,
-            reason: if revision == 0 {
-                reason::ADOPTED
-            } else {
-                reason::ISSUED
-            },
-            message: format!("certificate valid until {until}"),
-        },
-        material: Some(material),
-        revision: Some(revision),
-        rotation_token,
-        failed: false,
-    }
-}
-
-fn not_ready(reason: &'static str, message: String) -> Outcome {
-    Outcome {
-        ready: ConditionUpdate {
-            type_: condition::READY,
-            status: ConditionStatus::False,
-            reason,
-            message,
-        },
-        material: None,
-        revision: None,
-        rotation_token: None,
-        failed: true,
-    }
-}
-
-async fn failure_outcome(ckp: &CertificateKeyPair, ctx: &Context, error: &Error) -> Outcome {
-    tracing::warn!(name = %ckp.name_any(), namespace = ?ckp.namespace(), reason = error.reason(), %error, "reconcile failed");
-    let event_reason = match error.reason() {
-        reason::INVALID_SPEC => "InvalidSpec",
-        _ => "GenerationFailed",
+    let reason = if revision == 0 {
+        reason::ADOPTED
+    } else {
+        reason::ISSUED
     };
-    publish(
-        ctx,
-        ckp,
-        EventType::Warning,
-        event_reason,
-        error.to_string(),
-    )
-    .await;
-    not_ready(error.reason(), error.to_string())
+    let mut outcome = Outcome::ready(reason, format!("certificate valid until {until}"));
+    outcome.revision = Some(revision);
+    outcome.rotation_token = rotation_token;
+    outcome.expires = info.map(|i| i.not_after);
+    outcome.next_rotation = renewal_time(&ckp.spec, &material);
+    (outcome, Some(material))
 }
 
-/// Computes the status from the outcome, writes it if it changed, updates metrics and
-/// decides when to look again.
-async fn report(
+/// The status: the common fields from the outcome, the certificate's from the material.
+fn status_of(
     ckp: &CertificateKeyPair,
-    ctx: &Context,
-    outcome: Outcome,
-) -> Result<Action, Error> {
-    let now = ctx.clock.now();
-    let previous = ckp.status.as_ref();
-    let previous_common = previous.map(|s| &s.common);
-    let generation = ckp.meta().generation;
-    let next_renewal = outcome
-        .material
-        .as_ref()
-        .and_then(|m| renewal_time(&ckp.spec, m));
-    let mut status = match &outcome.material {
-        Some(material) => material_status(ckp, material),
-        None => CertificateKeyPairStatus::default(),
+    outcome: &Outcome,
+    material: Option<&TlsMaterial>,
+    now: SystemTime,
+) -> CertificateKeyPairStatus {
+    let mut status = CertificateKeyPairStatus {
+        common: common_status(ckp, outcome, now),
+        ..CertificateKeyPairStatus::default()
     };
-    status.common.observed_generation = generation;
-    status.common.conditions = conditions(
-        previous_common
-            .map(|c| c.conditions.as_slice())
-            .unwrap_or_default(),
-        &[outcome.ready.clone(), generating_done()],
-        generation,
-        now,
-    );
-    status.common.secret_name = Some(target_secret_name(ckp));
-    status.common.revision = outcome.revision;
-    status.common.last_rotation_token = outcome.rotation_token.clone();
-    status.common.next_rotation_time = next_renewal.map(time);
-    if outcome.failed {
-        let attempts = previous_common.and_then(|c| c.failed_attempts).unwrap_or(0);
-        status.common.failed_attempts = Some(attempts.saturating_add(1));
-        status.common.last_failure_time = Some(time(now));
-    }
-    if outcome.ready.reason == reason::SECRET_CONFLICT
-        && previous_ready_reason(ckp).as_deref() != Some(reason::SECRET_CONFLICT)
-    {
-        publish(
-            ctx,
-            ckp,
-            EventType::Warning,
-            "SecretConflict",
-            outcome.ready.message.clone(),
-        )
-        .await;
-    }
-    let api = Api::<CertificateKeyPair>::namespaced(
-        ctx.client.clone(),
-        &ckp.namespace().unwrap_or_default(),
-    );
-    apply_if_changed(&api, ckp, previous, &status)
-        .await
-        .map_err(Error::WriteStatus)?;
-    record_metrics(ckp, ctx, &outcome, next_renewal);
-    let key = backoff_key(ckp);
-    if outcome.failed {
-        return Ok(Action::requeue(ctx.backoff.next_delay(&key)));
-    }
-    ctx.backoff.reset(&key);
-    Ok(requeue_at(next_renewal, now))
-}
-
-fn generating_done() -> ConditionUpdate {
-    ConditionUpdate {
-        type_: condition::GENERATING,
-        status: ConditionStatus::False,
-        reason: reason::ISSUED,
-        message: "no generation running".to_owned(),
-    }
-}
-
-fn previous_ready_reason(ckp: &CertificateKeyPair) -> Option<String> {
-    ckp.status
-        .as_ref()?
-        .common
-        .conditions
-        .iter()
-        .find(|c| c.type_ == condition::READY)
-        .map(|c| c.reason.clone())
-}
-
-/// Requeue at the renewal time (at least 1 s away), or when something changes.
-fn requeue_at(when: Option<SystemTime>, now: SystemTime) -> Action {
-    match when {
-        Some(when) => {
-            let wait = when.duration_since(now).unwrap_or_default();
-            Action::requeue(wait.max(Duration::from_secs(1)))
-        }
-        None => Action::await_change(),
-    }
-}
-
-fn material_status(ckp: &CertificateKeyPair, material: &TlsMaterial) -> CertificateKeyPairStatus {
-    let mut status = CertificateKeyPairStatus::default();
+    let Some(material) = material else {
+        return status;
+    };
     let Some(leaf) = material.chain.first() else {
         return status;
     };
@@ -633,11 +373,8 @@ fn material_status(ckp: &CertificateKeyPair, material: &TlsMaterial) -> Certific
     };
     let issuing = material.chain.get(1).unwrap_or(&material.ca);
     let kind = material.key.kind();
-    status.common = CommonStatus {
-        fingerprint: Some(sha256_tagged(leaf.der())),
-        generated_at: Some(time(info.not_before)),
-        ..CommonStatus::default()
-    };
+    status.common.fingerprint = Some(sha256_tagged(leaf.der()));
+    status.common.generated_at = Some(time(info.not_before));
     status.not_before = Some(time(info.not_before));
     status.not_after = Some(time(info.not_after));
     status.serial_number = Some(info.serial_hex.clone());
@@ -654,87 +391,4 @@ fn material_status(ckp: &CertificateKeyPair, material: &TlsMaterial) -> Certific
     });
     status.issuer_fingerprint = issuing.info().ok().map(|i| i.sha256);
     status
-}
-
-fn record_metrics(
-    ckp: &CertificateKeyPair,
-    ctx: &Context,
-    outcome: &Outcome,
-    next_renewal: Option<SystemTime>,
-) {
-    let labels = object_labels(ckp);
-    let ready = outcome.ready.status == ConditionStatus::True;
-    ctx.metrics
-        .ready
-        .get_or_create(&labels)
-        .set(i64::from(ready));
-    let unix = |t: SystemTime| {
-        t.duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
-    };
-    if let Some(info) = outcome
-        .material
-        .as_ref()
-        .and_then(|m| m.chain.first())
-        .and_then(|c| c.info().ok())
-    {
-        ctx.metrics
-            .expiration
-            .get_or_create(&labels)
-            .set(unix(info.not_after));
-    }
-    if let Some(next) = next_renewal {
-        ctx.metrics
-            .next_rotation
-            .get_or_create(&labels)
-            .set(unix(next));
-    }
-    let result = if outcome.failed {
-        outcome.ready.reason
-    } else {
-        "success"
-    };
-    ctx.metrics
-        .reconcile_total
-        .get_or_create(&ResultLabels {
-            kind: KIND.into(),
-            result: result.into(),
-        })
-        .inc();
-}
-
-fn object_labels(ckp: &CertificateKeyPair) -> ObjectLabels {
-    ObjectLabels {
-        kind: KIND.into(),
-        namespace: ckp.namespace().unwrap_or_default(),
-        name: ckp.name_any(),
-    }
-}
-
-fn backoff_key(ckp: &CertificateKeyPair) -> String {
-    format!(
-        "{KIND}/{}/{}",
-        ckp.namespace().unwrap_or_default(),
-        ckp.name_any()
-    )
-}
-
-async fn publish(
-    ctx: &Context,
-    ckp: &CertificateKeyPair,
-    type_: EventType,
-    reason: &str,
-    note: String,
-) {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: "Reconcile".to_owned(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &ckp.object_ref(&())).await {
-        tracing::debug!(error = %e, "publishing an event failed");
-    }
 }

@@ -1,0 +1,70 @@
+//! The failures of a reconcile step. Messages name objects, never material.
+
+use crate::api::common::reason;
+use crate::material::MaterialError;
+
+/// A failed step of a reconcile.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading an object failed.
+    #[error("reading {what}: {}", api_message(.source))]
+    Read {
+        /// What was read.
+        what: String,
+        /// The API error.
+        source: kube::Error,
+    },
+    /// Generating material failed, or the spec asks for material that cannot be made.
+    #[error("generating: {0}")]
+    Generate(MaterialError),
+    /// A referenced Secret key is missing or unusable (a passphrase, a keystore password).
+    #[error("{0}")]
+    Reference(String),
+    /// Writing a Secret failed.
+    #[error("writing Secret {secret}: {}", api_message(.source))]
+    WriteSecret {
+        /// `<namespace>/<name>`.
+        secret: String,
+        /// The API error.
+        source: kube::Error,
+    },
+    /// Writing the status failed.
+    #[error("writing the status: {}", api_message(.0))]
+    WriteStatus(kube::Error),
+}
+
+/// The API server's own message (without the Debug dump kube adds), or the error text.
+fn api_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => format!("{} (HTTP {})", status.message, status.code),
+        other => other.to_string(),
+    }
+}
+
+impl Error {
+    /// The Ready reason (and metric label) of this failure.
+    pub fn reason(&self) -> &'static str {
+        let forbidden = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 403);
+        match self {
+            Self::Read { source, .. } | Self::WriteSecret { source, .. } if forbidden(source) => {
+                reason::FORBIDDEN
+            }
+            Self::WriteStatus(source) if forbidden(source) => reason::FORBIDDEN,
+            Self::Generate(MaterialError::Unsupported(_)) | Self::Reference(_) => {
+                reason::INVALID_SPEC
+            }
+            Self::Generate(_) => reason::GENERATION_FAILED,
+            Self::Read { .. } | Self::WriteSecret { .. } | Self::WriteStatus(_) => {
+                reason::SECRET_WRITE_FAILED
+            }
+        }
+    }
+
+    /// The Event reason of this failure.
+    pub fn event_reason(&self) -> &'static str {
+        match self.reason() {
+            reason::INVALID_SPEC => "InvalidSpec",
+            _ => "GenerationFailed",
+        }
+    }
+}

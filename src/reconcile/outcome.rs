@@ -1,0 +1,219 @@
+//! The report step every controller shares: from what a reconcile ended with to the common
+//! status, a status write only when something changed, metrics, and when to look again.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+
+use crate::api::common::{CommonStatus, ConditionStatus, condition, reason};
+use crate::metrics::{KindLabels, ResultLabels};
+
+use super::context::Context;
+use super::error::Error;
+use super::resource::{
+    KeysmithResource, backoff_key, namespace, object_labels, publish, ready_reason,
+    target_secret_name,
+};
+use super::status::{ConditionUpdate, apply_if_changed, conditions, time};
+
+/// Reason of `Generating=False`: nothing is being generated.
+pub const IDLE: &str = "Idle";
+
+/// What one reconcile ended with, before it is reported.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The Ready condition.
+    pub ready: ConditionUpdate,
+    /// A failure to count (failedAttempts, backoff).
+    pub failed: bool,
+    /// Generation count of the material in the Secret.
+    pub revision: Option<i64>,
+    /// The rotate token the material answers.
+    pub rotation_token: Option<String>,
+    /// When the operator renews or rotates next.
+    pub next_rotation: Option<SystemTime>,
+    /// When the current material expires.
+    pub expires: Option<SystemTime>,
+}
+
+impl Outcome {
+    /// Ready: current material is in the Secret.
+    pub fn ready(reason: &'static str, message: String) -> Self {
+        Self {
+            ready: ConditionUpdate {
+                type_: condition::READY,
+                status: ConditionStatus::True,
+                reason,
+                message,
+            },
+            failed: false,
+            revision: None,
+            rotation_token: None,
+            next_rotation: None,
+            expires: None,
+        }
+    }
+
+    /// Not Ready, for `reason`; counts as a failure.
+    pub fn not_ready(reason: &'static str, message: String) -> Self {
+        Self {
+            ready: ConditionUpdate {
+                type_: condition::READY,
+                status: ConditionStatus::False,
+                reason,
+                message,
+            },
+            failed: true,
+            ..Self::ready(reason, String::new())
+        }
+    }
+
+    /// Reports a failed step: a Warning Event and Ready=False with the step's reason.
+    pub async fn failure<K: KeysmithResource>(ctx: &Context, object: &K, error: &Error) -> Self {
+        tracing::warn!(kind = K::KIND, name = %kube::ResourceExt::name_any(object), namespace = %namespace(object), reason = error.reason(), %error, "reconcile failed");
+        publish(
+            ctx,
+            object,
+            EventType::Warning,
+            error.event_reason(),
+            error.to_string(),
+        )
+        .await;
+        Self::not_ready(error.reason(), error.to_string())
+    }
+}
+
+/// The fields every status has, computed from the outcome. Kind-specific code adds the
+/// fingerprint and `generatedAt`.
+pub fn common_status<K: KeysmithResource>(
+    object: &K,
+    outcome: &Outcome,
+    now: SystemTime,
+) -> CommonStatus {
+    let previous = object.common();
+    let generation = kube::Resource::meta(object).generation;
+    let generating_idle = ConditionUpdate {
+        type_: condition::GENERATING,
+        status: ConditionStatus::False,
+        reason: IDLE,
+        message: "no generation running".to_owned(),
+    };
+    let mut status = CommonStatus {
+        observed_generation: generation,
+        conditions: conditions(
+            previous
+                .map(|c| c.conditions.as_slice())
+                .unwrap_or_default(),
+            &[outcome.ready.clone(), generating_idle],
+            generation,
+            now,
+        ),
+        secret_name: Some(target_secret_name(object)),
+        revision: outcome.revision,
+        last_rotation_token: outcome.rotation_token.clone(),
+        next_rotation_time: outcome.next_rotation.map(time),
+        ..CommonStatus::default()
+    };
+    if outcome.failed {
+        let attempts = previous.and_then(|c| c.failed_attempts).unwrap_or(0);
+        status.failed_attempts = Some(attempts.saturating_add(1));
+        status.last_failure_time = Some(time(now));
+    }
+    status
+}
+
+/// Writes `status` if it differs from what `object` shows, publishes a SecretConflict Event
+/// when the conflict is new, records metrics, and returns when to reconcile again: with the
+/// per-object backoff after a failure, else at the next rotation.
+pub async fn finish<K: KeysmithResource>(
+    ctx: &Context,
+    object: &K,
+    outcome: &Outcome,
+    status: K::Status,
+    started: Instant,
+) -> Result<Action, Error> {
+    if outcome.ready.reason == reason::SECRET_CONFLICT
+        && ready_reason(object) != Some(reason::SECRET_CONFLICT)
+    {
+        publish(
+            ctx,
+            object,
+            EventType::Warning,
+            "SecretConflict",
+            outcome.ready.message.clone(),
+        )
+        .await;
+    }
+    let api = Api::<K>::namespaced(ctx.client.clone(), &namespace(object));
+    apply_if_changed(&api, object, object.status(), &status)
+        .await
+        .map_err(Error::WriteStatus)?;
+    record_metrics(ctx, object, outcome, started);
+    let key = backoff_key(object);
+    if outcome.failed {
+        return Ok(Action::requeue(ctx.backoff.next_delay(&key)));
+    }
+    ctx.backoff.reset(&key);
+    Ok(requeue_at(outcome.next_rotation, ctx.clock.now()))
+}
+
+/// Retries a reconcile whose report failed, with the per-object backoff.
+pub fn retry<K: KeysmithResource>(object: &K, error: &Error, ctx: &Context) -> Action {
+    tracing::warn!(kind = K::KIND, name = %kube::ResourceExt::name_any(object), namespace = %namespace(object), reason = error.reason(), %error, "reconcile failed");
+    Action::requeue(ctx.backoff.next_delay(&backoff_key(object)))
+}
+
+/// Requeue at `when` (at least 1 s away), or only when something changes.
+fn requeue_at(when: Option<SystemTime>, now: SystemTime) -> Action {
+    match when {
+        Some(when) => {
+            let wait = when.duration_since(now).unwrap_or_default();
+            Action::requeue(wait.max(Duration::from_secs(1)))
+        }
+        None => Action::await_change(),
+    }
+}
+
+fn record_metrics<K: KeysmithResource>(
+    ctx: &Context,
+    object: &K,
+    outcome: &Outcome,
+    started: Instant,
+) {
+    let metrics = &ctx.metrics;
+    let labels = object_labels(object);
+    let ready = outcome.ready.status == ConditionStatus::True;
+    metrics.ready.get_or_create(&labels).set(i64::from(ready));
+    if let Some(expires) = outcome.expires {
+        metrics.expiration.get_or_create(&labels).set(unix(expires));
+    }
+    if let Some(next) = outcome.next_rotation {
+        metrics.next_rotation.get_or_create(&labels).set(unix(next));
+    }
+    let result = if outcome.failed {
+        outcome.ready.reason
+    } else {
+        "success"
+    };
+    metrics
+        .reconcile_total
+        .get_or_create(&ResultLabels {
+            kind: K::KIND.into(),
+            result: result.into(),
+        })
+        .inc();
+    metrics
+        .reconcile_duration
+        .get_or_create(&KindLabels {
+            kind: K::KIND.into(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+}
+
+fn unix(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
