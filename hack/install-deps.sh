@@ -7,17 +7,28 @@ set -euo pipefail
 declare -A apt_packages=(
   [openssl]=openssl
   [git]=git
+  [ssh-keygen]=openssh-client
+  [ssh]=openssh-client
+  [/usr/sbin/sshd]=openssh-server
 )
 
 missing=()
 for cmd in "${!apt_packages[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${apt_packages[$cmd]}")
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ] || missing+=("${apt_packages[$cmd]}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
+  # Packages must not start services (openssh-server would start sshd on port 22): the
+  # tests start their own sshd on a free loopback port.
+  policy=/usr/sbin/policy-rc.d
+  added_policy=false
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && added_policy=true
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if $added_policy; then rm -f "$policy"; fi
 fi
 
 for tool in go cargo; do

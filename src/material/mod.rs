@@ -8,6 +8,7 @@ pub mod parse;
 pub mod pkcs12;
 pub mod pkey;
 pub mod secret;
+pub mod ssh;
 pub mod x509;
 
 pub use secret::{SecretBytes, SecretString};
