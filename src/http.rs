@@ -35,7 +35,11 @@ pub async fn serve(
         tokio::select! {
             () = &mut shutdown => return,
             accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
+                let Ok((stream, peer)) = accepted else {
+                    // e.g. out of file descriptors: do not spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                };
                 let probes = probes.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| respond(req, probes.clone()));

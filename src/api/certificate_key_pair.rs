@@ -104,7 +104,7 @@ pub struct CertificateKeyPairSpec {
     /// URI subject alternative names, e.g. `spiffe://example.com/shop`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = MAX_SANS), inner(length(min = 1, max = 2048)))]
-    #[x_kube(validation = Rule::new("self.all(u, isURL(u))")
+    #[x_kube(validation = Rule::new("self.all(u, isURL(u) && url(u).getScheme() != '')")
         .message("every entry must be an absolute URI"))]
     pub uris: Vec<String>,
     /// Validity of the certificate, at least 1h. Default 2160h (90 days).
@@ -146,19 +146,19 @@ pub struct CertificateKeyPairSpec {
     /// OCSP responder URLs (Authority Information Access).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8), inner(length(min = 1, max = 2048)))]
-    #[x_kube(validation = Rule::new("self.all(u, isURL(u))")
+    #[x_kube(validation = Rule::new("self.all(u, isURL(u) && url(u).getScheme() != '')")
         .message("every entry must be an absolute URL"))]
     pub ocsp_servers: Vec<String>,
     /// URLs of the issuing CA certificate (Authority Information Access, caIssuers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8), inner(length(min = 1, max = 2048)))]
-    #[x_kube(validation = Rule::new("self.all(u, isURL(u))")
+    #[x_kube(validation = Rule::new("self.all(u, isURL(u) && url(u).getScheme() != '')")
         .message("every entry must be an absolute URL"))]
     pub issuing_certificate_urls: Vec<String>,
     /// CRL distribution point URLs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8), inner(length(min = 1, max = 2048)))]
-    #[x_kube(validation = Rule::new("self.all(u, isURL(u))")
+    #[x_kube(validation = Rule::new("self.all(u, isURL(u) && url(u).getScheme() != '')")
         .message("every entry must be an absolute URL"))]
     pub crl_distribution_points: Vec<String>,
     /// `Allowed` (default): the key is written to the target Secret. `Denied`: the key never

@@ -61,6 +61,10 @@ use super::common::{
          || size(self.certificate.extensions) == 0 || self.keyType == 'User'"
     ).message("certificate.extensions apply to user certificates only").field_path(".certificate.extensions"),
     validation = Rule::new(
+        "!has(self.certificate) || !has(self.certificate.criticalOptions) \
+         || size(self.certificate.criticalOptions) == 0 || self.keyType == 'User'"
+    ).message("certificate.criticalOptions apply to user certificates only (ssh rejects host certificates that carry them)").field_path(".certificate.criticalOptions"),
+    validation = Rule::new(
         "!has(self.certificate) || !has(self.rotation) || !has(self.rotation.renewBefore) \
          || duration(self.rotation.renewBefore) < duration(has(self.certificate.validity) ? self.certificate.validity : '24h')"
     ).message("rotation.renewBefore must be shorter than certificate.validity").field_path(".rotation.renewBefore"),
@@ -229,8 +233,9 @@ pub struct SshKeyStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SshCertificateStatus {
-    /// Serial number.
-    pub serial: u64,
+    /// Serial number, decimal as `ssh-keygen -L` prints it (a string: OpenSSH serials are
+    /// unsigned 64-bit, beyond the API's int64).
+    pub serial: String,
     /// Key id.
     pub key_id: String,
     /// Principals.

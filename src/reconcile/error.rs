@@ -50,9 +50,8 @@ impl Error {
                 reason::FORBIDDEN
             }
             Self::WriteStatus(source) if forbidden(source) => reason::FORBIDDEN,
-            Self::Generate(MaterialError::Unsupported(_)) | Self::Reference(_) => {
-                reason::INVALID_SPEC
-            }
+            Self::Generate(MaterialError::Unsupported(_)) => reason::INVALID_SPEC,
+            Self::Reference(_) => reason::REFERENCE_NOT_FOUND,
             Self::Generate(_) => reason::GENERATION_FAILED,
             Self::Read { .. } | Self::WriteSecret { .. } | Self::WriteStatus(_) => {
                 reason::SECRET_WRITE_FAILED
@@ -60,11 +59,12 @@ impl Error {
         }
     }
 
-    /// The Event reason of this failure.
-    pub fn event_reason(&self) -> &'static str {
-        match self.reason() {
-            reason::INVALID_SPEC => "InvalidSpec",
-            _ => "GenerationFailed",
+    /// Whether this failure is a passing API hiccup, retried with backoff and leaving the
+    /// status as it is, rather than something to report.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Read { source, .. } => !matches!(source, kube::Error::Api(s) if s.code == 403),
+            _ => false,
         }
     }
 }

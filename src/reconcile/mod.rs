@@ -8,4 +8,5 @@ pub mod outcome;
 pub mod resource;
 pub mod run;
 pub mod secret;
+pub mod ssh_key;
 pub mod status;

@@ -7,7 +7,7 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
-use crate::api::common::{CommonStatus, ConditionStatus, condition, reason};
+use crate::api::common::{CommonStatus, ConditionStatus, condition};
 use crate::metrics::{KindLabels, ResultLabels};
 
 use super::context::Context;
@@ -70,17 +70,10 @@ impl Outcome {
         }
     }
 
-    /// Reports a failed step: a Warning Event and Ready=False with the step's reason.
-    pub async fn failure<K: KeysmithResource>(ctx: &Context, object: &K, error: &Error) -> Self {
+    /// Reports a failed step as Ready=False with the step's reason (the Event is published
+    /// by [`finish`] when the reason is new).
+    pub fn failure<K: KeysmithResource>(object: &K, error: &Error) -> Self {
         tracing::warn!(kind = K::KIND, name = %kube::ResourceExt::name_any(object), namespace = %namespace(object), reason = error.reason(), %error, "reconcile failed");
-        publish(
-            ctx,
-            object,
-            EventType::Warning,
-            error.event_reason(),
-            error.to_string(),
-        )
-        .await;
         Self::not_ready(error.reason(), error.to_string())
     }
 }
@@ -124,9 +117,10 @@ pub fn common_status<K: KeysmithResource>(
     status
 }
 
-/// Writes `status` if it differs from what `object` shows, publishes a SecretConflict Event
-/// when the conflict is new, records metrics, and returns when to reconcile again: with the
-/// per-object backoff after a failure, else at the next rotation.
+/// Writes `status` if it differs from what `object` shows, publishes a Warning Event (its
+/// reason is the Ready reason) when the resource becomes not Ready or changes why, records
+/// metrics, and returns when to reconcile again: with the per-object backoff after a
+/// failure, else at the next rotation.
 pub async fn finish<K: KeysmithResource>(
     ctx: &Context,
     object: &K,
@@ -134,17 +128,11 @@ pub async fn finish<K: KeysmithResource>(
     status: K::Status,
     started: Instant,
 ) -> Result<Action, Error> {
-    if outcome.ready.reason == reason::SECRET_CONFLICT
-        && ready_reason(object) != Some(reason::SECRET_CONFLICT)
+    if outcome.ready.status == ConditionStatus::False
+        && ready_reason(object) != Some(outcome.ready.reason)
     {
-        publish(
-            ctx,
-            object,
-            EventType::Warning,
-            "SecretConflict",
-            outcome.ready.message.clone(),
-        )
-        .await;
+        let note = outcome.ready.message.clone();
+        publish(ctx, object, EventType::Warning, outcome.ready.reason, note).await;
     }
     let api = Api::<K>::namespaced(ctx.client.clone(), &namespace(object));
     apply_if_changed(&api, object, object.status(), &status)

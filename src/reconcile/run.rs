@@ -10,12 +10,13 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Predicate, PredicateConfig, WatchStreamExt, predicates, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
 use crate::api::certificate_key_pair::CertificateKeyPair;
+use crate::api::ssh_key::{SshKey, SshKeyType};
 use crate::http::{self, Probes};
 use crate::metrics::Metrics;
 
@@ -23,6 +24,7 @@ use super::certificate_key_pair::key_store::{self, KEY_OWNER_ANNOTATION};
 use super::certificate_key_pair::{self as ckp, issuer_key};
 use super::context::{Context, Settings};
 use super::secret::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION};
+use super::ssh_key as ssh;
 
 /// How the operator runs.
 #[derive(Clone, Debug)]
@@ -91,14 +93,24 @@ pub async fn run_until(
     };
 
     let (ckp_controller, ckp_store) = certificate_key_pair_controller(&client, &config);
-    let controllers = ckp_controller
-        .graceful_shutdown_on(stopped())
-        .run(ckp::reconcile, ckp::error_policy, ctx)
-        .for_each(|_| std::future::ready(()));
+    let (ssh_controller, ssh_store) = ssh_key_controller(&client, &config);
+    let controllers = futures::future::join(
+        ckp_controller
+            .graceful_shutdown_on(stopped())
+            .run(ckp::reconcile, ckp::error_policy, ctx.clone())
+            .for_each(log_stream_error),
+        ssh_controller
+            .graceful_shutdown_on(stopped())
+            .run(ssh::reconcile, ssh::error_policy, ctx)
+            .for_each(log_stream_error),
+    );
     let readiness = {
         let probes = probes.clone();
         async move {
-            if ckp_store.wait_until_ready().await.is_ok() {
+            let synced =
+                futures::future::join(ckp_store.wait_until_ready(), ssh_store.wait_until_ready())
+                    .await;
+            if synced.0.is_ok() && synced.1.is_ok() {
                 probes.ready.store(true, Ordering::Relaxed);
                 tracing::info!("caches synced; ready");
             }
@@ -118,6 +130,15 @@ pub async fn run_until(
     tokio::join!(controllers, readiness, endpoints, sweeper, stop);
     tracing::info!("keysmith stopped");
     Ok(())
+}
+
+/// Logs what a controller's stream reports besides successful reconciles (watch errors,
+/// missing objects); reconcile errors are already logged by the error policy.
+fn log_stream_error<T, E: std::fmt::Display>(item: Result<T, E>) -> std::future::Ready<()> {
+    if let Err(e) = item {
+        tracing::debug!(error = %e, "controller stream");
+    }
+    std::future::ready(())
 }
 
 /// Binds the endpoints now (so a bad address fails start-up) and returns their server.
@@ -158,15 +179,17 @@ fn certificate_key_pair_controller(
     client: &Client,
     config: &RunConfig,
 ) -> (Controller<CertificateKeyPair>, Store<CertificateKeyPair>) {
-    let api = scoped::<CertificateKeyPair>(client, config.namespace.as_deref());
+    let (primary, store) = primary::<CertificateKeyPair>(client, config.namespace.as_deref());
     // Issuers may live in other namespaces: watched cluster-wide.
     let issuers = Api::<CertificateKeyPair>::all(client.clone());
-    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+    let controller = Controller::for_stream(primary, store.clone())
         .with_config(controller::Config::default().concurrency(config.concurrency));
-    let store = controller.store();
     let dependents_store = store.clone();
     let controller = controller
-        .watches_stream(owned_secrets(client), |secret| owner_of(&secret, ckp::KIND))
+        .watches_stream(
+            owned_secrets(client, config.namespace.as_deref()),
+            |secret| owner_of(&secret, ckp::KIND),
+        )
         .watches(
             issuers,
             watcher::Config::default().any_semantic(),
@@ -175,15 +198,91 @@ fn certificate_key_pair_controller(
     (controller, store)
 }
 
+/// The SshKey controller: its own resources, the Secrets it writes, and the CA keys that
+/// sign its certificates (a rotated CA key re-certifies every key it signed).
+fn ssh_key_controller(client: &Client, config: &RunConfig) -> (Controller<SshKey>, Store<SshKey>) {
+    let (primary, store) = primary::<SshKey>(client, config.namespace.as_deref());
+    let authorities = scoped::<SshKey>(client, config.namespace.as_deref());
+    let dependents_store = store.clone();
+    let controller = Controller::for_stream(primary, store.clone())
+        .with_config(controller::Config::default().concurrency(config.concurrency))
+        .watches_stream(
+            owned_secrets(client, config.namespace.as_deref()),
+            |secret| owner_of(&secret, ssh::KIND),
+        )
+        .watches(
+            authorities,
+            watcher::Config::default().any_semantic(),
+            move |ca| certified_by(&dependents_store, &ca),
+        );
+    (controller, store)
+}
+
+/// The SshKeys whose certificate.authorityRef names `ca`.
+fn certified_by(store: &Store<SshKey>, ca: &SshKey) -> Vec<ObjectRef<SshKey>> {
+    if ca.spec.key_type != SshKeyType::CA {
+        return Vec::new();
+    }
+    let namespace = ca.namespace();
+    store
+        .state()
+        .iter()
+        .filter(|key| key.namespace() == namespace)
+        .filter(|key| {
+            key.spec
+                .certificate
+                .as_ref()
+                .is_some_and(|c| c.authority_ref.name == ca.name_any())
+        })
+        .map(|key| ObjectRef::from(key.as_ref()))
+        .collect()
+}
+
+/// The watch of a controller's own resources, cached in the returned store, passing on only
+/// changes of the spec (generation) or of annotations (`keysmith.dev/rotate`). The status
+/// keysmith writes does not trigger another reconcile, so a failing resource is retried
+/// with its backoff rather than by its own status write.
+fn primary<K>(
+    client: &Client,
+    namespace: Option<&str>,
+) -> (
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    Store<K>,
+)
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let stream = watcher(
+        scoped::<K>(client, namespace),
+        watcher::Config::default().any_semantic(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(
+        predicates::generation.combine(predicates::annotations),
+        PredicateConfig::default(),
+    );
+    (stream, store)
+}
+
 /// A metadata-only watch of the Secrets keysmith wrote: the operator never caches the
 /// cluster's Secrets or their data.
 fn owned_secrets(
     client: &Client,
+    namespace: Option<&str>,
 ) -> impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + 'static
 {
     let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
     watcher(
-        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        scoped::<PartialObjectMeta<Secret>>(client, namespace),
         watcher::Config::default().labels(&selector).any_semantic(),
     )
     .touched_objects()

@@ -2,17 +2,20 @@
 //!
 //! A Secret is ours when its `keysmith.dev/owner-uid` annotation is the resource's uid. A new
 //! Secret is created with POST, so when two resources race for one name exactly one wins and
-//! the other sees a foreign owner. An owned Secret is updated with one server-side apply
-//! (field manager `keysmith`) carrying the resourceVersion we read, so a concurrent change by
-//! someone else is never overwritten blindly, and labels, annotations or data keys keysmith
-//! stops setting are removed by the API server.
+//! the other sees a foreign owner. An owned Secret is updated with PUT carrying the
+//! resourceVersion we read, so a concurrent change is never overwritten blindly: the body is
+//! the existing Secret with keysmith's fields set and the ones keysmith set earlier but no
+//! longer wants removed (found through managedFields), while fields other managers added stay.
+//! Create and update both record field manager `keysmith` with operation Update; mixing them
+//! with server-side apply would split ownership between two entries, and an apply could then
+//! not remove what the create had set.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 
 use crate::api::common::DeletionPolicy;
 use crate::material::SecretBytes;
@@ -36,8 +39,8 @@ pub const REVISION_ANNOTATION: &str = "keysmith.dev/revision";
 /// The `keysmith.dev/rotate` value the current material answers (status.lastRotationToken).
 pub const ROTATION_TOKEN_ANNOTATION: &str = "keysmith.dev/rotation-token";
 
-/// Whose the target Secret is.
-#[derive(Clone, Debug)]
+/// Whose the target Secret is. `Debug` names the Secret, never its data.
+#[derive(Clone)]
 pub enum Ownership {
     /// No Secret of that name.
     Absent,
@@ -50,6 +53,19 @@ pub enum Ownership {
         /// `<Kind>/<name>` of another keysmith resource, if it is one.
         owner: Option<String>,
     },
+}
+
+impl std::fmt::Debug for Ownership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = |s: &Secret| s.metadata.name.clone().unwrap_or_default();
+        match self {
+            Self::Absent => f.write_str("Absent"),
+            Self::Owned(s) => write!(f, "Owned({})", name(s)),
+            Self::Foreign { secret, owner } => {
+                write!(f, "Foreign({}, owner: {owner:?})", name(secret))
+            }
+        }
+    }
 }
 
 impl Ownership {
@@ -283,6 +299,20 @@ impl DesiredSecret {
     }
 }
 
+/// The data keys keysmith's field manager owns in `secret`.
+pub fn owned_data_keys(secret: &Secret) -> BTreeSet<String> {
+    owned_keys(secret, &["f:data"])
+}
+
+/// The data keysmith wrote earlier, without keys others added: what currency checks compare.
+pub fn owned_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+    let owned = owned_data_keys(secret);
+    data_of(secret)
+        .into_iter()
+        .filter(|(k, _)| owned.contains(k))
+        .collect()
+}
+
 /// Keys keysmith set earlier under `metadata.<field>` (from managedFields) that it no longer
 /// sets.
 fn no_stale_fields(existing: &Secret, field: &str, wanted: &BTreeMap<String, String>) -> bool {
@@ -314,7 +344,7 @@ fn owned_keys(secret: &Secret, path: &[&str]) -> BTreeSet<String> {
         .collect()
 }
 
-/// Creates the Secret (when absent) or applies it over our own Secret. A Secret's type is
+/// Creates the Secret (when absent) or updates our own Secret. A Secret's type is
 /// immutable, so our own Secret of another type is replaced (deleted with a uid and
 /// resourceVersion precondition, then created). Never called for a foreign Secret.
 pub async fn write(
@@ -337,29 +367,73 @@ pub async fn write(
         }
         other => other,
     };
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
     match existing {
-        None => {
-            let params = PostParams {
-                field_manager: Some(FIELD_MANAGER.to_owned()),
-                ..PostParams::default()
-            };
-            api.create(&params, &desired.to_secret(None)).await
-        }
+        None => api.create(&params, &desired.to_secret(None)).await,
         Some(existing) => {
-            let mut secret = desired.to_secret(existing.metadata.resource_version.clone());
-            // Server-side apply needs the type meta in the body.
-            secret.metadata.managed_fields = None;
-            let body = serde_json::json!({
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": secret.metadata,
-                "type": secret.type_,
-                "data": secret.data,
-            });
-            let params = PatchParams::apply(FIELD_MANAGER).force();
-            api.patch(&desired.name, &params, &Patch::Apply(body)).await
+            let updated = desired.merged_into(existing);
+            api.replace(&desired.name, &params, &updated).await
         }
     }
+}
+
+impl DesiredSecret {
+    /// `existing` with keysmith's fields set, the ones keysmith no longer sets removed, and
+    /// everything other managers added kept; carries `existing`'s resourceVersion.
+    fn merged_into(&self, existing: &Secret) -> Secret {
+        let mut secret = existing.clone();
+        let meta = &mut secret.metadata;
+        meta.managed_fields = None;
+        meta.labels = Some(merge(
+            meta.labels.take().unwrap_or_default(),
+            &owned_keys(existing, &["f:metadata", "f:labels"]),
+            self.labels(),
+        ));
+        meta.annotations = Some(merge(
+            meta.annotations.take().unwrap_or_default(),
+            &owned_keys(existing, &["f:metadata", "f:annotations"]),
+            self.annotations(),
+        ));
+        let mut references: Vec<OwnerReference> = meta
+            .owner_references
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.uid != self.owner.uid)
+            .collect();
+        references.extend(self.owner_reference());
+        meta.owner_references = (!references.is_empty()).then_some(references);
+        let data: BTreeMap<String, ByteString> = self
+            .data
+            .iter()
+            .map(|(k, v)| (k.clone(), ByteString(v.expose().to_vec())))
+            .collect();
+        secret.data = Some(merge(
+            secret.data.take().unwrap_or_default(),
+            &owned_data_keys(existing),
+            data,
+        ));
+        secret.string_data = None;
+        secret.type_ = Some(self.type_.clone());
+        secret
+    }
+}
+
+/// `current` without the keys keysmith owned (`stale`), then with `wanted` set.
+fn merge<V>(
+    current: BTreeMap<String, V>,
+    stale: &BTreeSet<String>,
+    wanted: BTreeMap<String, V>,
+) -> BTreeMap<String, V> {
+    let mut merged: BTreeMap<String, V> = current
+        .into_iter()
+        .filter(|(k, _)| !stale.contains(k))
+        .collect();
+    merged.extend(wanted);
+    merged
 }
 
 /// What a controller wants in its target Secret.

@@ -78,6 +78,7 @@ const INVALID_CERTIFICATE_KEY_PAIRS: &[Case] = &[
 const INVALID_OTHER_KINDS: &[Case] = &[
     Case { kind: "SshKey", name: "ssh-dsa", spec: "algorithm: DSA", expect: &["spec.algorithm", "insecure algorithm"] },
     Case { kind: "SshKey", name: "ssh-rsa-1024", spec: "algorithm: RSA\nsize: 1024", expect: &["spec.size", "insecure"] },
+    Case { kind: "SshKey", name: "ssh-ecdsa-255", spec: "algorithm: ECDSA\nsize: 255", expect: &["spec.size", "256, 384 or 521"] },
     Case { kind: "SshKey", name: "ssh-ed25519-size", spec: "size: 256", expect: &["spec.size", "Ed25519"] },
     Case { kind: "SshKey", name: "ssh-hostnames-user", spec: "hostnames: [git.example.com]", expect: &["spec.hostnames", "Host only"] },
     Case { kind: "SshKey", name: "ssh-ca-with-cert", spec: "keyType: CA\ncertificate: {authorityRef: {name: ca}, principals: [x]}", expect: &["spec.certificate", "CA key"] },

@@ -588,6 +588,36 @@ async fn denied_private_key_export_keeps_the_key_out_of_the_target_secret() {
         "the same key, now in the store"
     );
 
+    // And back: export allowed again, the same key returns to the target Secret.
+    apply(cp, &ns, &ckp_yaml("flip", "commonName: flip.example.com")).await;
+    let back: CertificateKeyPair = wait::until(
+        &client,
+        &ns,
+        "flip",
+        Duration::from_secs(30),
+        |c: &CertificateKeyPair| {
+            c.status
+                .as_ref()
+                .and_then(|s| s.private_key.as_ref())
+                .is_some_and(|k| k.available)
+        },
+    )
+    .await;
+    assert_eq!(
+        back.status
+            .as_ref()
+            .and_then(|s| s.common.fingerprint.clone()),
+        before
+            .status
+            .as_ref()
+            .and_then(|s| s.common.fingerprint.clone())
+    );
+    let returned = wait::secret_data(&client, &ns, "flip").await;
+    assert_eq!(
+        returned["tls.key"], exported["tls.key"],
+        "the same key is exported again"
+    );
+
     // Deleting the resource: the key Secret (no ownerReference across namespaces) is swept
     // by the next operator start.
     operator.stop();
@@ -605,4 +635,124 @@ async fn denied_private_key_export_keeps_the_key_out_of_the_target_secret() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+#[tokio::test]
+async fn target_changes_are_applied_without_reissuing_and_others_fields_stay() {
+    let (cp, client, ns, _operator) = setup("ckp-target").await;
+    apply(cp, &ns, &ckp_yaml("web", "commonName: web.example.com\nadditionalOutputFormats: [DER]\ntarget: {labels: {team: shop}, annotations: {note: one}}")).await;
+    let before: CertificateKeyPair = wait::ready(&client, &ns, "web").await;
+    // Someone else labels the Secret too.
+    let out = cp
+        .kubectl(["label", "-n", &ns, "secret/web", "backup=daily"])
+        .await;
+    assert!(out.status.success(), "{}", support::stderr(&out));
+
+    apply(cp, &ns, &ckp_yaml("web", "commonName: web.example.com\ntarget: {deletionPolicy: Retain, annotations: {note: two}}")).await;
+    let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let secret = loop {
+        let secret = secrets.get("web").await.expect("secret");
+        if secret.annotations().get("note").map(String::as_str) == Some("two")
+            && secret.owner_references().is_empty()
+        {
+            break secret;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "target change not applied: {:?}",
+            secret.metadata
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(
+        !secret.labels().contains_key("team"),
+        "a label keysmith no longer sets is removed"
+    );
+    assert_eq!(
+        secret.labels().get("backup").map(String::as_str),
+        Some("daily"),
+        "others' labels stay"
+    );
+    let data = secret.data.clone().unwrap_or_default();
+    assert!(
+        !data.contains_key("tls.crt.der") && !data.contains_key("tls.key.der"),
+        "DER files removed"
+    );
+    let after: CertificateKeyPair = wait::ready(&client, &ns, "web").await;
+    assert_eq!(
+        after
+            .status
+            .as_ref()
+            .and_then(|s| s.common.fingerprint.clone()),
+        before
+            .status
+            .as_ref()
+            .and_then(|s| s.common.fingerprint.clone()),
+        "no reissue for a change of the target"
+    );
+    // Retain now really keeps the Secret.
+    Api::<CertificateKeyPair>::namespaced(client.clone(), &ns)
+        .delete("web", &DeleteParams::default())
+        .await
+        .expect("delete");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(secrets.get_opt("web").await.expect("get").is_some());
+}
+
+#[tokio::test]
+async fn a_failing_resource_retries_with_backoff_not_in_a_loop() {
+    let (cp, client, ns, _operator) = setup("ckp-backoff").await;
+    apply(
+        cp,
+        &ns,
+        &ckp_yaml(
+            "orphan",
+            "commonName: orphan.example.com\nissuerRef: {name: missing-ca}",
+        ),
+    )
+    .await;
+    let _: CertificateKeyPair =
+        wait::not_ready_with(&client, &ns, "orphan", reason::REFERENCE_NOT_FOUND).await;
+    let user = support::pki::OPERATOR_USER;
+    let before = support::audit::writes(cp.audit_log(), user, &ns).len();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let writes: Vec<String> = support::audit::writes(cp.audit_log(), user, &ns)
+        .into_iter()
+        .skip(before)
+        .map(|e| e.describe())
+        .collect();
+    // Backoff 1s, 2s, 4s (test settings): at most a handful of status writes in 8 s.
+    assert!(
+        writes.len() <= 6,
+        "{} writes in 8 s: {writes:#?}",
+        writes.len()
+    );
+}
+
+#[tokio::test]
+async fn an_issuer_chain_that_loops_back_is_refused() {
+    let (cp, client, ns, _operator) = setup("ckp-loop").await;
+    apply(cp, &ns, &ckp_yaml("ca", "commonName: Loop CA\nisCA: true")).await;
+    let before: CertificateKeyPair = wait::ready(&client, &ns, "ca").await;
+    apply(
+        cp,
+        &ns,
+        &ckp_yaml(
+            "ca",
+            "commonName: Loop CA\nisCA: true\nissuerRef: {name: ca}",
+        ),
+    )
+    .await;
+    let refused: CertificateKeyPair =
+        wait::not_ready_with(&client, &ns, "ca", reason::INVALID_SPEC).await;
+    assert!(ready_condition(&refused).is_some_and(|c| c.message.contains("leads back")));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let data = wait::secret_data(&client, &ns, "ca").await;
+    assert_eq!(
+        openssl::split_pem(&data["tls.crt"]).len(),
+        1,
+        "no re-issue chain growth"
+    );
+    let _ = before;
 }

@@ -305,3 +305,74 @@ async fn example_adopt_existing_secret() {
         "foreign annotations stay"
     );
 }
+
+fn ssh_example(name: &str) -> String {
+    let path: PathBuf = support::repo_root().join("examples/sshkey").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn every_ssh_example_is_covered_by_a_test() {
+    let dir = support::repo_root().join("examples/sshkey");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .expect("examples dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "deploy-key.yaml",
+            "host-key.yaml",
+            "ssh-ca-and-user-certificate.yaml"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn ssh_examples_become_ready() {
+    let (cp, client, ns, _op) = start("ex-ssh").await;
+    for file in [
+        "deploy-key.yaml",
+        "host-key.yaml",
+        "ssh-ca-and-user-certificate.yaml",
+    ] {
+        apply_file(cp, &ns, &ssh_example(file)).await;
+    }
+    let deploy: keysmith::api::SshKey = wait::ready(&client, &ns, "deploy").await;
+    let status = deploy.status.as_ref().expect("status");
+    assert!(
+        status
+            .public_key
+            .as_deref()
+            .is_some_and(|k| k.starts_with("ssh-ed25519 ") && k.ends_with("deploy@ci"))
+    );
+    assert!(
+        status.common.next_rotation_time.is_some(),
+        "rotation.every schedules the next rotation"
+    );
+    let _: keysmith::api::SshKey = wait::ready(&client, &ns, "git-host").await;
+    let host = wait::secret_data(&client, &ns, "git-host").await;
+    assert!(
+        String::from_utf8_lossy(&host["known_hosts"])
+            .starts_with("git.example.com,git ecdsa-sha2-nistp384 ")
+    );
+    let ops: keysmith::api::SshKey = wait::ready(&client, &ns, "ops").await;
+    let certificate = ops
+        .status
+        .as_ref()
+        .and_then(|s| s.certificate.clone())
+        .expect("certificate");
+    assert_eq!(certificate.principals, ["ops", "deploy"]);
+    let data = wait::secret_data(&client, &ns, "ops").await;
+    assert!(String::from_utf8_lossy(&data["ssh-privatekey"]).contains("BEGIN OPENSSH PRIVATE KEY"));
+    let files = Files::new();
+    let key = files.write("ops", &data["ssh-privatekey"]);
+    crate::support::sshd::write_private(&key, &data["ssh-privatekey"]);
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-y", "-P", "use-a-long-random-passphrase", "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen");
+    assert!(out.status.success(), "the passphrase opens the key");
+}

@@ -12,3 +12,4 @@ mod examples;
 mod harness;
 mod operator_binary;
 mod secrets_stay_secret;
+mod ssh_key;

@@ -18,6 +18,7 @@ pub mod openssl;
 pub mod operator;
 pub mod pki;
 pub mod process;
+pub mod sshd;
 pub mod wait;
 
 use std::net::{TcpListener, TcpStream};

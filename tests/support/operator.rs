@@ -37,6 +37,13 @@ pub struct Operator {
 impl Operator {
     /// Starts the operator for `namespace` with the operator identity.
     pub fn start(cp: &ControlPlane, namespace: &str) -> Self {
+        // KEYSMITH_TEST_LOG=<filter> shows the in-process operators' logs (debugging only).
+        if let Ok(filter) = std::env::var("KEYSMITH_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let config = config(namespace);
         let client_config = cp.operator_config.clone();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();

@@ -24,7 +24,9 @@ pub enum SecretState {
     },
     /// Someone else's Secret.
     Foreign {
-        /// `<Kind>/<name>` of another keysmith resource, if it is one.
+        /// `<Kind>/<name>` of another keysmith resource, if it is one (never this resource's
+        /// own Kind/name: a Secret left by an earlier resource of the same name is
+        /// adoptable).
         owner: Option<String>,
         /// The Secret's material when it parses (for Adopt).
         material: Option<TlsMaterial>,
@@ -140,6 +142,9 @@ pub struct Inputs<'a> {
     pub now: SystemTime,
     /// `<namespace>/<name>` of the target Secret, for messages.
     pub secret_name: &'a str,
+    /// The spec is the one the current material was last reported Ready for (unchanged
+    /// generation): only then may valid material stay Ready while the issuer is away.
+    pub spec_settled: bool,
 }
 
 /// Decides what to do.
@@ -151,6 +156,7 @@ pub fn decide(inputs: Inputs<'_>) -> Decision {
         issuer,
         now,
         secret_name,
+        spec_settled,
     } = inputs;
     let (material, token) = match secret {
         SecretState::Foreign { owner, material } => {
@@ -171,6 +177,13 @@ pub fn decide(inputs: Inputs<'_>) -> Decision {
         return issue_or_wait(issuer, IssueReason::Missing);
     };
     if let IssuerState::Unavailable { reason, message } = issuer {
+        if !spec_settled {
+            return Decision::WaitForIssuer {
+                reason,
+                message: message.clone(),
+                current: None,
+            };
+        }
         return wait_keeping_valid(material, reason, message.clone(), now);
     }
     if rotate_request.is_some() && rotate_request != token.as_deref() {
@@ -197,12 +210,26 @@ fn decide_foreign(
     secret_name: &str,
 ) -> Decision {
     let owned_by = owner
+        .as_ref()
         .map(|o| format!(", owned by {o}"))
         .unwrap_or_else(|| ", not created by keysmith".to_owned());
+    if owner.is_some() {
+        return Decision::Conflict(format!(
+            "Secret {secret_name} already exists{owned_by}; it is left untouched (another keysmith resource's Secret is never adopted)"
+        ));
+    }
     if spec.target.existing_secret != ExistingSecretPolicy::Adopt {
         return Decision::Conflict(format!(
             "Secret {secret_name} already exists{owned_by}; it is left untouched (set target.existingSecret: Adopt to take over valid material, or choose another target.name)"
         ));
+    }
+    if let IssuerState::Unavailable { reason, message } = issuer {
+        // Whether the material satisfies the spec depends on the issuer: wait for it.
+        return Decision::WaitForIssuer {
+            reason,
+            message: message.clone(),
+            current: None,
+        };
     }
     let Some(material) = material else {
         return Decision::Conflict(format!(
@@ -342,6 +369,7 @@ mod tests {
             issuer,
             now,
             secret_name: "ns/web",
+            spec_settled: true,
         })
     }
 
@@ -526,16 +554,33 @@ mod tests {
 
         let adopt = spec("commonName: a\ntarget: {existingSecret: Adopt}");
         let m = issued(&adopt, None, t0());
+        // Another keysmith resource's Secret is never adopted, even when it would fit.
+        let d = run(
+            &adopt,
+            foreign(Some(m.clone())),
+            &IssuerState::SelfSigned,
+            None,
+            t0(),
+        );
+        assert!(
+            matches!(&d, Decision::Conflict(m) if m.contains("never adopted")),
+            "{d:?}"
+        );
+        let unowned = |m: Option<TlsMaterial>| SecretState::Foreign {
+            owner: None,
+            material: m,
+        };
         assert!(matches!(
             run(
                 &adopt,
-                foreign(Some(m)),
+                unowned(Some(m)),
                 &IssuerState::SelfSigned,
                 None,
                 t0()
             ),
             Decision::Adopt(_)
         ));
+        let foreign = unowned;
         let other = issued(&spec("commonName: b"), None, t0());
         let d = run(
             &adopt,
@@ -597,5 +642,29 @@ mod tests {
         );
         let d = run(&s, owned(leaf, None), &unavailable, None, t0() + 3 * HOUR);
         assert!(matches!(d, Decision::Expired { .. }), "{d:?}");
+    }
+
+    #[test]
+    fn a_changed_spec_is_not_ready_while_the_issuer_is_away() {
+        let unavailable = IssuerState::Unavailable {
+            reason: reason::REFERENCE_NOT_READY,
+            message: "ca not ready".into(),
+        };
+        let ca = issued(&spec("commonName: ca\nisCA: true"), None, t0());
+        let s = spec("commonName: a\nissuerRef: {name: ca}");
+        let leaf = issued(&s, Some(&ca), t0());
+        let d = decide(Inputs {
+            spec: &s,
+            rotate_request: None,
+            secret: owned(leaf, None),
+            issuer: &unavailable,
+            now: t0() + HOUR,
+            secret_name: "ns/web",
+            spec_settled: false,
+        });
+        assert!(
+            matches!(d, Decision::WaitForIssuer { current: None, .. }),
+            "valid old material must not keep a new spec Ready: {d:?}"
+        );
     }
 }

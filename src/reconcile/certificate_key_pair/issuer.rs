@@ -34,6 +34,9 @@ pub async fn resolve(
     };
     let own_namespace = ckp.namespace().unwrap_or_default();
     let ca_ref = format!("{namespace}/{name}");
+    if let Some(message) = issuer_loop(client, ckp, (namespace.clone(), name.clone())).await? {
+        return Ok(unavailable(reason::INVALID_SPEC, message));
+    }
     let api = Api::<CertificateKeyPair>::namespaced(client.clone(), &namespace);
     let ca = api.get_opt(&name).await.map_err(|source| Error::Read {
         what: format!("issuer CertificateKeyPair {ca_ref}"),
@@ -102,6 +105,40 @@ async fn read_ca_material(
             format!("issuer {ca_ref}'s Secret does not hold usable CA material: {why}"),
         )),
     }
+}
+
+/// How many issuers up the chain are followed looking for a loop.
+const MAX_CHAIN: usize = 8;
+
+/// `Some(message)` when the issuer chain starting at `first` comes back to `ckp` (itself as
+/// issuer, or A -> B -> A): such a chain would re-issue forever.
+async fn issuer_loop(
+    client: &Client,
+    ckp: &CertificateKeyPair,
+    first: (String, String),
+) -> Result<Option<String>, Error> {
+    let own = (ckp.namespace().unwrap_or_default(), ckp.name_any());
+    let mut next = Some(first);
+    for _ in 0..MAX_CHAIN {
+        let Some(current) = next.take() else {
+            return Ok(None);
+        };
+        if current == own {
+            return Ok(Some(format!(
+                "issuerRef leads back to this CertificateKeyPair ({}/{}): a CA cannot be signed by itself or by a certificate it signed",
+                own.0, own.1
+            )));
+        }
+        let found = Api::<CertificateKeyPair>::namespaced(client.clone(), &current.0)
+            .get_opt(&current.1)
+            .await
+            .map_err(|source| Error::Read {
+                what: format!("issuer CertificateKeyPair {}/{}", current.0, current.1),
+                source,
+            })?;
+        next = found.as_ref().and_then(issuer_key);
+    }
+    Ok(None)
 }
 
 fn unavailable(reason: &'static str, message: String) -> IssuerState {

@@ -158,7 +158,17 @@ async fn still_needed(client: &Client, meta: &ObjectMeta) -> Result<bool, kube::
     let ckp = Api::<CertificateKeyPair>::namespaced(client.clone(), namespace)
         .get_opt(name)
         .await?;
-    Ok(ckp.is_some_and(|c| {
-        c.uid().as_ref() == Some(uid) && c.spec.private_key_export == PrivateKeyExport::Denied
-    }))
+    let Some(ckp) = ckp.filter(|c| c.uid().as_ref() == Some(uid)) else {
+        return Ok(false);
+    };
+    if ckp.spec.private_key_export == PrivateKeyExport::Denied {
+        return Ok(true);
+    }
+    // Export allowed again: needed until the target Secret holds the key.
+    let target = Api::<Secret>::namespaced(client.clone(), namespace)
+        .get_opt(&super::target_secret_name(&ckp))
+        .await?;
+    Ok(!target
+        .and_then(|t| t.data)
+        .is_some_and(|d| d.contains_key(KEY_DATA)))
 }

@@ -1,0 +1,349 @@
+//! The decide step of an SshKey. Pure: the clock is a parameter. The key and its
+//! certificate are decided separately: a certificate renews without touching the key, a new
+//! key always gets a new certificate.
+
+use std::time::{Duration, SystemTime};
+
+use crate::api::common::ExistingSecretPolicy;
+use crate::api::ssh_key::{SshKeySpec, SshKeyType};
+use crate::material::ssh::{
+    CertificateRequest, CertificateType, DEFAULT_USER_EXTENSIONS, SshCertificate, SshKeyKind,
+    SshKeyPair, SshMaterial,
+};
+
+/// What the target Secret holds.
+#[derive(Debug)]
+pub enum SecretState {
+    /// No Secret.
+    Absent,
+    /// Our Secret.
+    Owned {
+        /// The parsed material, or why it could not be read.
+        material: Result<SshMaterial, String>,
+        /// The `keysmith.dev/rotate` value the material answers.
+        rotation_token: Option<String>,
+        /// When the key was generated (`keysmith.dev/generated-at`).
+        generated_at: Option<SystemTime>,
+    },
+    /// Someone else's Secret.
+    Foreign {
+        /// `<Kind>/<name>` of another keysmith resource, if it is one.
+        owner: Option<String>,
+        /// Its material when it reads with our passphrase (for Adopt).
+        material: Option<SshMaterial>,
+    },
+}
+
+/// The CA named by `certificate.authorityRef`.
+#[derive(Debug)]
+pub enum AuthorityState {
+    /// No certificate requested.
+    NotNeeded,
+    /// The CA key.
+    Ready(Box<SshKeyPair>),
+    /// The CA cannot sign now.
+    Unavailable {
+        /// A reason constant.
+        reason: &'static str,
+        /// What is wrong, for a person.
+        message: String,
+    },
+}
+
+/// Why the key is (re)generated; becomes the Event reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyReason {
+    /// Nothing there yet.
+    Missing,
+    /// The Secret's data is not a usable key (or no longer decrypts with the passphrase).
+    Invalid(String),
+    /// `keysmith.dev/rotate` asks for a new key.
+    RotationRequested,
+    /// The key is of another algorithm or size than the spec asks for.
+    SpecChanged(String),
+    /// `rotation.every` has passed since the key was generated.
+    RotationDue,
+}
+
+impl KeyReason {
+    /// The Event reason.
+    pub fn event_reason(&self) -> &'static str {
+        match self {
+            Self::Missing | Self::Invalid(_) | Self::SpecChanged(_) => "Generated",
+            Self::RotationRequested | Self::RotationDue => "Rotated",
+        }
+    }
+
+    /// A sentence for Events and logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Missing => "no key yet".to_owned(),
+            Self::Invalid(why) => format!("the Secret does not hold a usable key: {why}"),
+            Self::RotationRequested => "rotation requested with keysmith.dev/rotate".to_owned(),
+            Self::SpecChanged(why) => format!("the key no longer matches the spec: {why}"),
+            Self::RotationDue => "rotation.every has passed".to_owned(),
+        }
+    }
+
+    /// Whether the old material is kept as `.previous` (rotations, not repairs).
+    pub fn is_rotation(&self) -> bool {
+        matches!(
+            self,
+            Self::RotationRequested | Self::RotationDue | Self::SpecChanged(_)
+        )
+    }
+}
+
+/// What to do with the key.
+#[derive(Debug)]
+pub enum KeyDecision {
+    /// Keep this key (its comment may be updated: that never needs a new key).
+    Keep(Box<SshKeyPair>),
+    /// Take over a foreign Secret's key.
+    Adopt(Box<SshMaterial>),
+    /// Generate a new key.
+    Generate(KeyReason),
+    /// Leave the Secret alone: SecretConflict with this message.
+    Conflict(String),
+}
+
+/// What to do with the certificate, once the key is settled.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CertificateDecision {
+    /// No certificate is requested.
+    None,
+    /// The current certificate stays.
+    Keep,
+    /// Issue a certificate (why, for Events).
+    Issue(String),
+    /// The CA cannot sign: reason and message (the key is still written).
+    Wait {
+        /// A reason constant.
+        reason: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Everything the key decision looks at.
+pub struct KeyInputs<'a> {
+    /// The spec.
+    pub spec: &'a SshKeySpec,
+    /// The `keysmith.dev/rotate` annotation.
+    pub rotate_request: Option<&'a str>,
+    /// The target Secret.
+    pub secret: SecretState,
+    /// Now.
+    pub now: SystemTime,
+    /// `<namespace>/<name>` of the Secret, for messages.
+    pub secret_name: &'a str,
+}
+
+/// Decides about the key.
+pub fn decide_key(inputs: KeyInputs<'_>) -> KeyDecision {
+    let KeyInputs {
+        spec,
+        rotate_request,
+        secret,
+        now,
+        secret_name,
+    } = inputs;
+    match secret {
+        SecretState::Absent => KeyDecision::Generate(KeyReason::Missing),
+        SecretState::Foreign { owner, material } => {
+            decide_foreign(spec, owner, material, secret_name)
+        }
+        SecretState::Owned {
+            material: Err(why), ..
+        } => KeyDecision::Generate(KeyReason::Invalid(why)),
+        SecretState::Owned {
+            material: Ok(material),
+            rotation_token,
+            generated_at,
+        } => {
+            if rotate_request.is_some() && rotate_request != rotation_token.as_deref() {
+                return KeyDecision::Generate(KeyReason::RotationRequested);
+            }
+            if let Err(why) = key_matches(spec, &material.key) {
+                return KeyDecision::Generate(KeyReason::SpecChanged(why));
+            }
+            match rotation_time(spec, generated_at) {
+                Some(due) if now >= due => KeyDecision::Generate(KeyReason::RotationDue),
+                _ => KeyDecision::Keep(Box::new(material.key)),
+            }
+        }
+    }
+}
+
+fn decide_foreign(
+    spec: &SshKeySpec,
+    owner: Option<String>,
+    material: Option<SshMaterial>,
+    secret_name: &str,
+) -> KeyDecision {
+    let owned_by = owner
+        .map(|o| format!(", owned by {o}"))
+        .unwrap_or_else(|| ", not created by keysmith".to_owned());
+    if spec.target.existing_secret != ExistingSecretPolicy::Adopt {
+        return KeyDecision::Conflict(format!(
+            "Secret {secret_name} already exists{owned_by}; it is left untouched (set target.existingSecret: Adopt to take over a valid key, or choose another target.name)"
+        ));
+    }
+    match material {
+        Some(material) => match key_matches(spec, &material.key) {
+            Ok(()) => KeyDecision::Adopt(Box::new(material)),
+            Err(why) => KeyDecision::Conflict(format!(
+                "Secret {secret_name} already exists{owned_by}; its key does not satisfy the spec ({why}), so it is not adopted and left untouched"
+            )),
+        },
+        None => KeyDecision::Conflict(format!(
+            "Secret {secret_name} already exists{owned_by} and does not hold a readable OpenSSH key to adopt; it is left untouched"
+        )),
+    }
+}
+
+/// Whether `key` is of the algorithm and size the spec asks for.
+pub fn key_matches(spec: &SshKeySpec, key: &SshKeyPair) -> Result<(), String> {
+    let wanted =
+        SshKeyKind::from_spec(spec.key.algorithm, spec.key.size).map_err(|e| e.to_string())?;
+    let have = key.kind();
+    if have == wanted {
+        Ok(())
+    } else {
+        Err(format!(
+            "key is {:?} {}, spec asks for {:?} {}",
+            have.algorithm(),
+            have.size(),
+            wanted.algorithm(),
+            wanted.size()
+        ))
+    }
+}
+
+/// When the key rotates: `rotation.every` after it was generated.
+pub fn rotation_time(spec: &SshKeySpec, generated_at: Option<SystemTime>) -> Option<SystemTime> {
+    let every = Duration::from(*spec.rotation.as_ref()?.every.as_ref()?);
+    generated_at?.checked_add(every)
+}
+
+/// The certificate the spec asks for `key_id`, valid from `now`.
+pub fn certificate_request(
+    spec: &SshKeySpec,
+    key_id: &str,
+    now: SystemTime,
+) -> Option<CertificateRequest> {
+    let certificate = spec.certificate.as_ref()?;
+    let validity = Duration::from(certificate.validity);
+    Some(CertificateRequest {
+        cert_type: match spec.key_type {
+            SshKeyType::Host => CertificateType::Host,
+            SshKeyType::User | SshKeyType::CA => CertificateType::User,
+        },
+        key_id: key_id.to_owned(),
+        principals: certificate.principals.clone(),
+        valid_after: now,
+        valid_before: now.checked_add(validity).unwrap_or(now),
+        extensions: certificate.extensions.clone(),
+        critical_options: certificate.critical_options.clone(),
+    })
+}
+
+/// When the certificate is renewed: `rotation.renewBefore` before it expires, by default
+/// when a third of its validity remains.
+pub fn certificate_renewal_time(
+    spec: &SshKeySpec,
+    certificate: &SshCertificate,
+) -> Option<SystemTime> {
+    let info = certificate.info().ok()?;
+    let validity = info.valid_before.duration_since(info.valid_after).ok()?;
+    let before = spec
+        .rotation
+        .as_ref()
+        .and_then(|r| r.renew_before.as_ref())
+        .map(|d| Duration::from(*d))
+        .or_else(|| {
+            spec.rotation
+                .as_ref()
+                .and_then(|r| r.renew_before_percentage)
+                .map(|p| validity.mul_f64(f64::from(p) / 100.0))
+        })
+        .unwrap_or(validity / 3);
+    info.valid_before.checked_sub(before)
+}
+
+/// Decides about the certificate of `key` (the key decision is already made; `current` is
+/// the certificate in the Secret, if the key was kept).
+pub fn decide_certificate(
+    spec: &SshKeySpec,
+    key: &SshKeyPair,
+    current: Option<&SshCertificate>,
+    authority: &AuthorityState,
+    key_id: &str,
+    now: SystemTime,
+) -> CertificateDecision {
+    let Some(wanted) = certificate_request(spec, key_id, now) else {
+        return CertificateDecision::None;
+    };
+    let ca = match authority {
+        AuthorityState::Ready(ca) => ca,
+        AuthorityState::Unavailable { reason, message } => {
+            return CertificateDecision::Wait {
+                reason,
+                message: message.clone(),
+            };
+        }
+        AuthorityState::NotNeeded => {
+            return CertificateDecision::Issue("certificate requested".to_owned());
+        }
+    };
+    let Some(current) = current else {
+        return CertificateDecision::Issue("no certificate yet".to_owned());
+    };
+    if !current.is_signed_for(key, ca) {
+        return CertificateDecision::Issue(
+            "the certificate is not for this key or not signed by the current CA key".to_owned(),
+        );
+    }
+    let Ok(info) = current.info() else {
+        return CertificateDecision::Issue("the certificate cannot be read".to_owned());
+    };
+    let validity = info
+        .valid_before
+        .duration_since(info.valid_after)
+        .unwrap_or_default();
+    let wanted_validity = wanted
+        .valid_before
+        .duration_since(wanted.valid_after)
+        .unwrap_or_default();
+    let wanted_extensions: Vec<String> =
+        if wanted.cert_type == CertificateType::User && wanted.extensions.is_empty() {
+            DEFAULT_USER_EXTENSIONS
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect()
+        } else {
+            wanted.extensions.clone()
+        };
+    let changed = info.cert_type != wanted.cert_type
+        || info.principals != wanted.principals
+        || sorted(&info.extensions) != sorted(&wanted_extensions)
+        || info.critical_options != wanted.critical_options
+        || validity.as_secs().abs_diff(wanted_validity.as_secs()) > 1;
+    if changed {
+        return CertificateDecision::Issue(
+            "the certificate no longer matches spec.certificate".to_owned(),
+        );
+    }
+    match certificate_renewal_time(spec, current) {
+        Some(renew_at) if now >= renew_at => {
+            CertificateDecision::Issue("renewal time reached".to_owned())
+        }
+        _ => CertificateDecision::Keep,
+    }
+}
+
+fn sorted(items: &[String]) -> Vec<String> {
+    let mut items = items.to_vec();
+    items.sort();
+    items
+}
