@@ -27,7 +27,8 @@ pub enum SecretState {
     },
     /// Someone else's Secret.
     Foreign {
-        /// `<Kind>/<name>` of another keysmith resource, if it is one.
+        /// `<Kind>/<name>` of another keysmith resource, if it is one (never this resource's
+        /// own Kind/name: a Secret left by an earlier resource of the same name is adoptable).
         owner: Option<String>,
         /// Its material when it reads with our passphrase (for Adopt).
         material: Option<SshMaterial>,
@@ -182,8 +183,14 @@ fn decide_foreign(
     secret_name: &str,
 ) -> KeyDecision {
     let owned_by = owner
+        .as_ref()
         .map(|o| format!(", owned by {o}"))
         .unwrap_or_else(|| ", not created by keysmith".to_owned());
+    if owner.is_some() {
+        return KeyDecision::Conflict(format!(
+            "Secret {secret_name} already exists{owned_by}; it is left untouched (another keysmith resource's Secret is never adopted)"
+        ));
+    }
     if spec.target.existing_secret != ExistingSecretPolicy::Adopt {
         return KeyDecision::Conflict(format!(
             "Secret {secret_name} already exists{owned_by}; it is left untouched (set target.existingSecret: Adopt to take over a valid key, or choose another target.name)"
@@ -346,4 +353,204 @@ fn sorted(items: &[String]) -> Vec<String> {
     let mut items = items.to_vec();
     items.sort();
     items
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::api::common::reason;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn spec(yaml: &str) -> SshKeySpec {
+        serde_norway::from_str(yaml).expect("spec")
+    }
+
+    fn t0() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+    }
+
+    fn key(kind: SshKeyKind) -> SshKeyPair {
+        SshKeyPair::generate(kind, "test@ns").expect("key")
+    }
+
+    fn owned(pair: SshKeyPair, token: Option<&str>, generated_at: SystemTime) -> SecretState {
+        SecretState::Owned {
+            material: Ok(SshMaterial {
+                key: pair,
+                certificate: None,
+            }),
+            rotation_token: token.map(str::to_owned),
+            generated_at: Some(generated_at),
+        }
+    }
+
+    fn run(
+        spec: &SshKeySpec,
+        secret: SecretState,
+        rotate: Option<&str>,
+        now: SystemTime,
+    ) -> KeyDecision {
+        decide_key(KeyInputs {
+            spec,
+            rotate_request: rotate,
+            secret,
+            now,
+            secret_name: "ns/k",
+        })
+    }
+
+    fn reason_of(d: &KeyDecision) -> Option<KeyReason> {
+        match d {
+            KeyDecision::Generate(r) => Some(r.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_key_is_generated_once_and_then_kept() {
+        let s = spec("algorithm: Ed25519");
+        assert_eq!(
+            reason_of(&run(&s, SecretState::Absent, None, t0())),
+            Some(KeyReason::Missing)
+        );
+        let d = run(
+            &s,
+            owned(key(SshKeyKind::Ed25519), None, t0()),
+            None,
+            t0() + HOUR,
+        );
+        assert!(matches!(d, KeyDecision::Keep(_)), "{d:?}");
+    }
+
+    #[test]
+    fn rotation_every_and_the_rotate_token_rotate() {
+        let s = spec("algorithm: Ed25519\nrotation: {every: 24h}");
+        let pair = key(SshKeyKind::Ed25519);
+        let d = run(&s, owned(pair.clone(), None, t0()), None, t0() + 23 * HOUR);
+        assert!(matches!(d, KeyDecision::Keep(_)), "{d:?}");
+        let d = run(&s, owned(pair.clone(), None, t0()), None, t0() + 24 * HOUR);
+        assert_eq!(reason_of(&d), Some(KeyReason::RotationDue));
+        let d = run(&s, owned(pair.clone(), None, t0()), Some("1"), t0());
+        assert_eq!(reason_of(&d), Some(KeyReason::RotationRequested));
+        let d = run(&s, owned(pair, Some("1"), t0()), Some("1"), t0());
+        assert!(matches!(d, KeyDecision::Keep(_)), "{d:?}");
+    }
+
+    #[test]
+    fn another_algorithm_or_size_generates_a_new_key() {
+        let s = spec("algorithm: ECDSA\nsize: 384");
+        let d = run(
+            &s,
+            owned(key(SshKeyKind::EcdsaP256), None, t0()),
+            None,
+            t0(),
+        );
+        assert!(
+            matches!(reason_of(&d), Some(KeyReason::SpecChanged(why)) if why.contains("384")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn unreadable_material_is_replaced_and_foreign_secrets_conflict() {
+        let s = spec("algorithm: Ed25519");
+        let broken = SecretState::Owned {
+            material: Err("ssh-privatekey: wrong passphrase".into()),
+            rotation_token: None,
+            generated_at: None,
+        };
+        assert!(matches!(
+            reason_of(&run(&s, broken, None, t0())),
+            Some(KeyReason::Invalid(_))
+        ));
+        let foreign = |owner: Option<&str>, material| SecretState::Foreign {
+            owner: owner.map(str::to_owned),
+            material,
+        };
+        let d = run(&s, foreign(None, None), None, t0());
+        assert!(
+            matches!(&d, KeyDecision::Conflict(m) if m.contains("ns/k")),
+            "{d:?}"
+        );
+        let adopt = spec("algorithm: Ed25519\ntarget: {existingSecret: Adopt}");
+        let material = || {
+            Some(SshMaterial {
+                key: key(SshKeyKind::Ed25519),
+                certificate: None,
+            })
+        };
+        assert!(matches!(
+            run(&adopt, foreign(None, material()), None, t0()),
+            KeyDecision::Adopt(_)
+        ));
+        let d = run(
+            &adopt,
+            foreign(Some("SshKey/other"), material()),
+            None,
+            t0(),
+        );
+        assert!(
+            matches!(d, KeyDecision::Conflict(_)),
+            "another keysmith resource's Secret is never adopted"
+        );
+    }
+
+    #[test]
+    fn certificates_renew_before_expiry_and_follow_the_ca() {
+        let s = spec("certificate: {authorityRef: {name: ca}, principals: [deploy], validity: 3h}");
+        let pair = key(SshKeyKind::Ed25519);
+        let ca = key(SshKeyKind::Ed25519);
+        let authority = AuthorityState::Ready(Box::new(ca.clone()));
+        let request = certificate_request(&s, "ns/k", t0()).expect("request");
+        let cert = SshCertificate::issue(&pair, &ca, &request).expect("certificate");
+        let decide_at = |now, authority: &AuthorityState| {
+            decide_certificate(&s, &pair, Some(&cert), authority, "ns/k", now)
+        };
+        assert_eq!(
+            decide_at(t0() + HOUR, &authority),
+            CertificateDecision::Keep
+        );
+        assert!(
+            matches!(
+                decide_at(t0() + 2 * HOUR, &authority),
+                CertificateDecision::Issue(_)
+            ),
+            "a third of 3h remains"
+        );
+        let new_ca = AuthorityState::Ready(Box::new(key(SshKeyKind::Ed25519)));
+        assert!(
+            matches!(
+                decide_at(t0() + HOUR, &new_ca),
+                CertificateDecision::Issue(_)
+            ),
+            "a rotated CA key re-certifies"
+        );
+        let away = AuthorityState::Unavailable {
+            reason: reason::ISSUER_NOT_CA,
+            message: "not a CA".into(),
+        };
+        assert!(matches!(
+            decide_at(t0(), &away),
+            CertificateDecision::Wait {
+                reason: reason::ISSUER_NOT_CA,
+                ..
+            }
+        ));
+        let more = spec(
+            "certificate: {authorityRef: {name: ca}, principals: [deploy, ops], validity: 3h}",
+        );
+        let d = decide_certificate(&more, &pair, Some(&cert), &authority, "ns/k", t0() + HOUR);
+        assert!(
+            matches!(d, CertificateDecision::Issue(_)),
+            "changed principals re-issue"
+        );
+        let none = spec("algorithm: Ed25519");
+        assert_eq!(
+            decide_certificate(&none, &pair, None, &AuthorityState::NotNeeded, "ns/k", t0()),
+            CertificateDecision::None
+        );
+    }
 }

@@ -33,7 +33,7 @@ use super::secret::{
 };
 use super::status::{system_time, time};
 use decide::{
-    AuthorityState, CertificateDecision, KeyDecision, KeyInputs, KeyReason, SecretState,
+    AuthorityState, CertificateDecision, KeyDecision, KeyInputs, SecretState,
     certificate_renewal_time, certificate_request, decide_certificate, decide_key, rotation_time,
 };
 
@@ -130,7 +130,7 @@ async fn reconcile_material(
     let decision = decide_key(KeyInputs {
         spec: &key.spec,
         rotate_request: rotate_request(key),
-        secret: secret_state(&ownership, passphrase.as_ref()),
+        secret: secret_state(key, &ownership, passphrase.as_ref()),
         now,
         secret_name: &qualified,
     });
@@ -161,7 +161,7 @@ async fn reconcile_material(
                     certificate: material.certificate,
                 },
                 revision: 0,
-                rotation_token: None,
+                rotation_token: rotate_request(key).map(str::to_owned),
                 generated_at: now,
                 previous: None,
             };
@@ -179,10 +179,8 @@ async fn reconcile_material(
                 .is_rotation()
                 .then(|| current_entries(&existing_data))
                 .flatten();
-            let token = match why {
-                KeyReason::RotationRequested => rotate_request(key).map(str::to_owned),
-                _ => ownership.rotation_token(),
-            };
+            // New material answers whatever rotation was requested so far.
+            let token = rotate_request(key).map(str::to_owned);
             let settled = Settled {
                 material: SshMaterial {
                     key: pair,
@@ -255,7 +253,12 @@ async fn reconcile_material(
     Ok((outcome, Some(settled.material)))
 }
 
-fn secret_state(ownership: &Ownership, passphrase: Option<&SecretString>) -> SecretState {
+fn secret_state(
+    key: &SshKey,
+    ownership: &Ownership,
+    passphrase: Option<&SecretString>,
+) -> SecretState {
+    let own_name = format!("{KIND}/{}", key.name_any());
     match ownership {
         Ownership::Absent => SecretState::Absent,
         Ownership::Owned(secret) => SecretState::Owned {
@@ -264,7 +267,7 @@ fn secret_state(ownership: &Ownership, passphrase: Option<&SecretString>) -> Sec
             generated_at: generated_at(Some(secret)),
         },
         Ownership::Foreign { secret, owner } => SecretState::Foreign {
-            owner: owner.clone(),
+            owner: owner.clone().filter(|o| *o != own_name),
             material: read_ssh_secret(&data_of(secret), passphrase).ok(),
         },
     }
