@@ -10,6 +10,8 @@ declare -A apt_packages=(
   [ssh-keygen]=openssh-client
   [ssh]=openssh-client
   [/usr/sbin/sshd]=openssh-server
+  [openvpn]=openvpn
+  [htpasswd]=apache2-utils
 )
 
 missing=()
