@@ -1,6 +1,7 @@
 //! The report step every controller shares: from what a reconcile ended with to the common
 //! status, a status write only when something changed, metrics, and when to look again.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use kube::api::Api;
@@ -204,4 +205,58 @@ fn unix(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// A controller as the shared reconcile loop drives it: decide, generate and write
+/// (`reconcile_material`), then compute the status (`status_of`).
+pub trait MaterialController: KeysmithResource {
+    /// What the Secret holds after a reconcile, for the status.
+    type Material: Send;
+
+    /// Decides, generates and writes; returns the outcome and the material now in the
+    /// Secret.
+    fn reconcile_material(
+        &self,
+        ctx: &Context,
+    ) -> impl std::future::Future<Output = Result<(Outcome, Option<Self::Material>), Error>> + Send;
+
+    /// The status to report for `outcome` and `material`.
+    fn status_of(
+        &self,
+        outcome: &Outcome,
+        material: Option<&Self::Material>,
+        now: SystemTime,
+    ) -> Self::Status;
+}
+
+/// One reconcile of any kind: skip deleted objects, run the kind's steps, report. Transient
+/// read errors go back to the controller's error policy (backoff, status untouched).
+pub async fn reconcile<K: MaterialController>(
+    object: Arc<K>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let started = Instant::now();
+    if kube::Resource::meta(object.as_ref())
+        .deletion_timestamp
+        .is_some()
+    {
+        ctx.metrics.forget(&object_labels(object.as_ref()));
+        return Ok(Action::await_change());
+    }
+    let (outcome, material) = match object.reconcile_material(&ctx).await {
+        Ok(result) => result,
+        Err(error) if error.is_transient() => return Err(error),
+        Err(error) => (Outcome::failure(object.as_ref(), &error), None),
+    };
+    let status = object.status_of(&outcome, material.as_ref(), ctx.clock.now());
+    finish(&ctx, object.as_ref(), &outcome, status, started).await
+}
+
+/// The error policy of every controller: retry with the per-object backoff.
+pub fn error_policy<K: KeysmithResource>(
+    object: Arc<K>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    retry(object.as_ref(), error, &ctx)
 }

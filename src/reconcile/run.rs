@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use super::certificate_key_pair::key_store::{self, KEY_OWNER_ANNOTATION};
 use super::certificate_key_pair::{self as ckp, issuer_key};
 use super::context::{Context, Settings};
+use super::outcome::{error_policy, reconcile};
 use super::secret::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION};
 use super::ssh_key as ssh;
 
@@ -97,11 +98,11 @@ pub async fn run_until(
     let controllers = futures::future::join(
         ckp_controller
             .graceful_shutdown_on(stopped())
-            .run(ckp::reconcile, ckp::error_policy, ctx.clone())
+            .run(reconcile::<CertificateKeyPair>, error_policy, ctx.clone())
             .for_each(log_stream_error),
         ssh_controller
             .graceful_shutdown_on(stopped())
-            .run(ssh::reconcile, ssh::error_policy, ctx)
+            .run(reconcile::<SshKey>, error_policy, ctx)
             .for_each(log_stream_error),
     );
     let readiness = {

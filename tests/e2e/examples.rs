@@ -13,31 +13,13 @@ use keysmith::api::common::reason;
 use crate::support::openssl::{self, Files};
 use crate::support::operator::Operator;
 use crate::support::wait::{self, ready_condition};
-use crate::support::{self, ControlPlane};
+use crate::support::{self, apply, setup};
 
 fn example(name: &str) -> String {
     let path: PathBuf = support::repo_root()
         .join("examples/certificatekeypair")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-async fn apply_file(cp: &ControlPlane, namespace: &str, yaml: &str) {
-    let out = cp.kubectl_stdin(&["apply", "-n", namespace], yaml).await;
-    assert!(
-        out.status.success(),
-        "kubectl apply: {}",
-        support::stderr(&out)
-    );
-}
-
-async fn start(prefix: &str) -> (&'static ControlPlane, kube::Client, String, Operator) {
-    let cp = support::shared();
-    cp.install_crds().await;
-    let client = cp.client();
-    let ns = cp.namespace(&client, prefix).await;
-    let operator = Operator::start(cp, &ns);
-    (cp, client, ns, operator)
 }
 
 fn text_of(pem: &[u8]) -> String {
@@ -67,8 +49,8 @@ fn every_example_is_covered_by_a_test() {
 
 #[tokio::test]
 async fn example_self_signed_ecdsa() {
-    let (cp, client, ns, _op) = start("ex-self").await;
-    apply_file(cp, &ns, &example("self-signed-ecdsa.yaml")).await;
+    let (cp, client, ns, _op) = setup("ex-self").await;
+    apply(cp, &ns, &example("self-signed-ecdsa.yaml")).await;
     let _: CertificateKeyPair = wait::ready(&client, &ns, "web").await;
     let data = wait::secret_data(&client, &ns, "web-tls").await;
     let files = Files::new();
@@ -88,8 +70,8 @@ async fn example_self_signed_ecdsa() {
 
 #[tokio::test]
 async fn example_rsa_4096_full_subject() {
-    let (cp, client, ns, _op) = start("ex-rsa").await;
-    apply_file(cp, &ns, &example("rsa-4096-full-subject.yaml")).await;
+    let (cp, client, ns, _op) = setup("ex-rsa").await;
+    apply(cp, &ns, &example("rsa-4096-full-subject.yaml")).await;
     let _: CertificateKeyPair = wait::ready(&client, &ns, "billing").await;
     let data = wait::secret_data(&client, &ns, "billing").await;
     let text = text_of(&data["tls.crt"]);
@@ -135,8 +117,8 @@ async fn example_rsa_4096_full_subject() {
 
 #[tokio::test]
 async fn example_ca_chain() {
-    let (cp, client, ns, _op) = start("ex-chain").await;
-    apply_file(cp, &ns, &example("ca-chain.yaml")).await;
+    let (cp, client, ns, _op) = setup("ex-chain").await;
+    apply(cp, &ns, &example("ca-chain.yaml")).await;
     let _: CertificateKeyPair = wait::ready(&client, &ns, "api").await;
     let data = wait::secret_data(&client, &ns, "api-tls").await;
     let chain = openssl::split_pem(&data["tls.crt"]);
@@ -188,7 +170,7 @@ async fn example_cross_namespace_issuer() {
     let denied = format!(
         "apiVersion: keysmith.dev/v1alpha1\nkind: CertificateKeyPair\nmetadata:\n  name: intruder\nspec:\n  commonName: intruder\n  issuerRef: {{name: shared-ca, namespace: {pki}}}\n"
     );
-    apply_file(cp, &outsider, &denied).await;
+    apply(cp, &outsider, &denied).await;
     let refused: CertificateKeyPair = wait::not_ready_with(
         &client,
         &outsider,
@@ -203,8 +185,8 @@ async fn example_cross_namespace_issuer() {
 
 #[tokio::test]
 async fn example_pkcs12() {
-    let (cp, client, ns, _op) = start("ex-p12").await;
-    apply_file(cp, &ns, &example("pkcs12.yaml")).await;
+    let (cp, client, ns, _op) = setup("ex-p12").await;
+    apply(cp, &ns, &example("pkcs12.yaml")).await;
     let _: CertificateKeyPair = wait::ready(&client, &ns, "java-client").await;
     let data = wait::secret_data(&client, &ns, "java-client").await;
     let files = Files::new();
@@ -269,13 +251,13 @@ async fn example_pkcs12() {
 
 #[tokio::test]
 async fn example_adopt_existing_secret() {
-    let (cp, client, ns, _op) = start("ex-adopt").await;
+    let (cp, client, ns, _op) = setup("ex-adopt").await;
     let yaml = example("adopt-existing-secret.yaml");
     let (secret_doc, _) = yaml.split_once("---").expect("two documents");
     // The Secret exists first (as cert-manager left it), then the resource arrives.
-    apply_file(cp, &ns, secret_doc).await;
+    apply(cp, &ns, secret_doc).await;
     let before = wait::secret_data(&client, &ns, "legacy-tls").await;
-    apply_file(cp, &ns, &yaml).await;
+    apply(cp, &ns, &yaml).await;
     let adopted: CertificateKeyPair = wait::ready(&client, &ns, "legacy").await;
     assert_eq!(
         ready_condition(&adopted).map(|c| c.reason.as_str()),
@@ -331,13 +313,13 @@ fn every_ssh_example_is_covered_by_a_test() {
 
 #[tokio::test]
 async fn ssh_examples_become_ready() {
-    let (cp, client, ns, _op) = start("ex-ssh").await;
+    let (cp, client, ns, _op) = setup("ex-ssh").await;
     for file in [
         "deploy-key.yaml",
         "host-key.yaml",
         "ssh-ca-and-user-certificate.yaml",
     ] {
-        apply_file(cp, &ns, &ssh_example(file)).await;
+        apply(cp, &ns, &ssh_example(file)).await;
     }
     let deploy: keysmith::api::SshKey = wait::ready(&client, &ns, "deploy").await;
     let status = deploy.status.as_ref().expect("status");

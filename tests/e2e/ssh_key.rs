@@ -12,25 +12,7 @@ use keysmith::api::common::{ConditionStatus, reason};
 use crate::support::operator::Operator;
 use crate::support::sshd::{Sshd, current_user, write_private};
 use crate::support::wait::{self, ready_condition};
-use crate::support::{self, ControlPlane};
-
-async fn apply(cp: &ControlPlane, namespace: &str, yaml: &str) {
-    let out = cp.kubectl_stdin(&["apply", "-n", namespace], yaml).await;
-    assert!(
-        out.status.success(),
-        "kubectl apply: {}",
-        support::stderr(&out)
-    );
-}
-
-async fn setup(prefix: &str) -> (&'static ControlPlane, kube::Client, String, Operator) {
-    let cp = support::shared();
-    cp.install_crds().await;
-    let client = cp.client();
-    let ns = cp.namespace(&client, prefix).await;
-    let operator = Operator::start(cp, &ns);
-    (cp, client, ns, operator)
-}
+use crate::support::{self, apply, setup};
 
 fn sshkey_yaml(name: &str, spec: &str) -> String {
     let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();

@@ -580,3 +580,21 @@ impl ControlPlane {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// Applies `yaml` (one or more documents) in `namespace` with `kubectl apply`, as a user
+/// would; panics with kubectl's error when it fails.
+pub async fn apply(cp: &ControlPlane, namespace: &str, yaml: &str) {
+    let out = cp.kubectl_stdin(&["apply", "-n", namespace], yaml).await;
+    assert!(out.status.success(), "kubectl apply: {}", stderr(&out));
+}
+
+/// The shared control plane with the CRDs installed, a client, a fresh namespace named
+/// `<prefix>-<n>`, and an in-process operator watching that namespace.
+pub async fn setup(prefix: &str) -> (&'static ControlPlane, Client, String, operator::Operator) {
+    let cp = shared();
+    cp.install_crds().await;
+    let client = cp.client();
+    let ns = cp.namespace(&client, prefix).await;
+    let operator = operator::Operator::start(cp, &ns);
+    (cp, client, ns, operator)
+}

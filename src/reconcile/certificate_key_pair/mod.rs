@@ -7,12 +7,10 @@ pub mod key_store;
 pub use issuer::issuer_key;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
@@ -30,10 +28,8 @@ use crate::metrics::GenerateLabels;
 
 use super::context::Context;
 pub use super::error::Error;
-use super::outcome::{Outcome, common_status, finish, retry};
-use super::resource::{
-    KeysmithResource, namespace, object_labels, publish, rotate_request, target_secret_name,
-};
+use super::outcome::{MaterialController, Outcome, common_status};
+use super::resource::{KeysmithResource, namespace, publish, rotate_request, target_secret_name};
 use super::secret::{
     Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, owned_data, read_selector,
     write_target,
@@ -78,25 +74,25 @@ pub fn tls_material_from_secret(
     crate::material::parse::read_tls(crt, key, get("ca.crt")).map_err(|e| e.to_string())
 }
 
-/// Reconciles one CertificateKeyPair.
-pub async fn reconcile(ckp: Arc<CertificateKeyPair>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    if ckp.meta().deletion_timestamp.is_some() {
-        ctx.metrics.forget(&object_labels(ckp.as_ref()));
-        return Ok(Action::await_change());
-    }
-    let (outcome, material) = match reconcile_material(&ckp, &ctx).await {
-        Ok(result) => result,
-        Err(error) if error.is_transient() => return Err(error),
-        Err(error) => (Outcome::failure(ckp.as_ref(), &error), None),
-    };
-    let status = status_of(&ckp, &outcome, material.as_ref(), ctx.clock.now());
-    finish(&ctx, ckp.as_ref(), &outcome, status, started).await
-}
+impl MaterialController for CertificateKeyPair {
+    type Material = TlsMaterial;
 
-/// Retries a reconcile that failed to write its status, with the per-object backoff.
-pub fn error_policy(ckp: Arc<CertificateKeyPair>, error: &Error, ctx: Arc<Context>) -> Action {
-    retry(ckp.as_ref(), error, &ctx)
+    fn reconcile_material(
+        &self,
+        ctx: &Context,
+    ) -> impl std::future::Future<Output = Result<(Outcome, Option<TlsMaterial>), Error>> + Send
+    {
+        reconcile_material(self, ctx)
+    }
+
+    fn status_of(
+        &self,
+        outcome: &Outcome,
+        material: Option<&TlsMaterial>,
+        now: SystemTime,
+    ) -> CertificateKeyPairStatus {
+        status_of(self, outcome, material, now)
+    }
 }
 
 /// Decides, generates and writes; returns the outcome and the material now in the Secret.

@@ -3,14 +3,12 @@
 pub mod decide;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::api::Api;
-use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::{Resource, ResourceExt};
 
 use crate::api::common::{CommonStatus, ConditionStatus, Target, condition, reason};
 use crate::api::ssh_key::{SshCertificateStatus, SshKey, SshKeySpec, SshKeyStatus, SshKeyType};
@@ -23,10 +21,8 @@ use crate::metrics::GenerateLabels;
 
 use super::context::Context;
 use super::error::Error;
-use super::outcome::{Outcome, common_status, finish, retry};
-use super::resource::{
-    KeysmithResource, namespace, object_labels, publish, rotate_request, target_secret_name,
-};
+use super::outcome::{MaterialController, Outcome, common_status};
+use super::resource::{KeysmithResource, namespace, publish, rotate_request, target_secret_name};
 use super::secret::{
     Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, data_of, owned_data,
     read_selector, write_target,
@@ -61,25 +57,25 @@ impl KeysmithResource for SshKey {
     }
 }
 
-/// Reconciles one SshKey.
-pub async fn reconcile(key: Arc<SshKey>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    if key.meta().deletion_timestamp.is_some() {
-        ctx.metrics.forget(&object_labels(key.as_ref()));
-        return Ok(Action::await_change());
-    }
-    let (outcome, material) = match reconcile_material(&key, &ctx).await {
-        Ok(result) => result,
-        Err(error) if error.is_transient() => return Err(error),
-        Err(error) => (Outcome::failure(key.as_ref(), &error), None),
-    };
-    let status = status_of(&key, &outcome, material.as_ref(), ctx.clock.now());
-    finish(&ctx, key.as_ref(), &outcome, status, started).await
-}
+impl MaterialController for SshKey {
+    type Material = SshMaterial;
 
-/// Retries a reconcile that failed to write its status, with the per-object backoff.
-pub fn error_policy(key: Arc<SshKey>, error: &Error, ctx: Arc<Context>) -> Action {
-    retry(key.as_ref(), error, &ctx)
+    fn reconcile_material(
+        &self,
+        ctx: &Context,
+    ) -> impl std::future::Future<Output = Result<(Outcome, Option<SshMaterial>), Error>> + Send
+    {
+        reconcile_material(self, ctx)
+    }
+
+    fn status_of(
+        &self,
+        outcome: &Outcome,
+        material: Option<&SshMaterial>,
+        now: SystemTime,
+    ) -> SshKeyStatus {
+        status_of(self, outcome, material, now)
+    }
 }
 
 /// The comment of the key: `spec.comment`, default `<name>@<namespace>`.
