@@ -1,5 +1,8 @@
 //! Prometheus metrics (api.md section 7), served at `/metrics`.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -60,6 +63,8 @@ pub struct Metrics {
     pub expiration: Family<ObjectLabels, Gauge>,
     /// `keysmith_next_rotation_timestamp_seconds{kind,namespace,name}`.
     pub next_rotation: Family<ObjectLabels, Gauge>,
+    /// Objects with per-object series, so the series of deleted objects can be dropped.
+    objects: Mutex<HashSet<ObjectLabels>>,
 }
 
 impl Default for Metrics {
@@ -116,6 +121,30 @@ impl Metrics {
             ready,
             expiration,
             next_rotation,
+            objects: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Notes that `object` has per-object series (called when they are set).
+    pub fn track(&self, object: &ObjectLabels) {
+        let mut objects = self.objects.lock().unwrap_or_else(|p| p.into_inner());
+        if !objects.contains(object) {
+            objects.insert(object.clone());
+        }
+    }
+
+    /// Drops the series of every tracked object of `kind` that `exists` says is gone.
+    pub fn prune(&self, kind: &str, exists: impl Fn(&ObjectLabels) -> bool) {
+        let gone: Vec<ObjectLabels> = {
+            let objects = self.objects.lock().unwrap_or_else(|p| p.into_inner());
+            objects
+                .iter()
+                .filter(|o| o.kind == kind && !exists(o))
+                .cloned()
+                .collect()
+        };
+        for object in &gone {
+            self.forget(object);
         }
     }
 
@@ -131,5 +160,33 @@ impl Metrics {
         self.ready.remove(object);
         self.expiration.remove(object);
         self.next_rotation.remove(object);
+        let mut objects = self.objects.lock().unwrap_or_else(|p| p.into_inner());
+        objects.remove(object);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(name: &str) -> ObjectLabels {
+        ObjectLabels {
+            kind: "SshKey".into(),
+            namespace: "ns".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn series_of_objects_that_are_gone_are_pruned() {
+        let metrics = Metrics::new();
+        for name in ["kept", "deleted"] {
+            metrics.ready.get_or_create(&object(name)).set(1);
+            metrics.track(&object(name));
+        }
+        metrics.prune("SshKey", |o| o.name == "kept");
+        let text = metrics.encode().expect("encode");
+        assert!(text.contains("name=\"kept\""), "{text}");
+        assert!(!text.contains("name=\"deleted\""), "{text}");
     }
 }

@@ -173,6 +173,7 @@ fn record_metrics<K: KeysmithResource>(
 ) {
     let metrics = &ctx.metrics;
     let labels = object_labels(object);
+    metrics.track(&labels);
     let ready = outcome.ready.status == ConditionStatus::True;
     metrics.ready.get_or_create(&labels).set(i64::from(ready));
     if let Some(expires) = outcome.expires {

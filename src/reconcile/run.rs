@@ -105,6 +105,12 @@ pub async fn run_until(
             .run(reconcile::<SshKey>, error_policy, ctx)
             .for_each(log_stream_error),
     );
+    let pruning = prune_metrics(
+        probes.metrics.clone(),
+        ckp_store.clone(),
+        ssh_store.clone(),
+        stopped(),
+    );
     let readiness = {
         let probes = probes.clone();
         async move {
@@ -122,13 +128,14 @@ pub async fn run_until(
         config.settings.key_namespace.clone(),
         stopped(),
     );
+
     let endpoints = serve_endpoints(&config, probes, stopped).await?;
     let stop = async move {
         stop.await;
         let _ = stop_tx.send(true);
     };
     tracing::info!(version = env!("CARGO_PKG_VERSION"), namespace = ?config.namespace, "keysmith started");
-    tokio::join!(controllers, readiness, endpoints, sweeper, stop);
+    tokio::join!(controllers, readiness, endpoints, sweeper, pruning, stop);
     tracing::info!("keysmith stopped");
     Ok(())
 }
@@ -318,6 +325,38 @@ where
     let mut parts = owner.splitn(3, '/');
     let (owner_kind, namespace, name) = (parts.next()?, parts.next()?, parts.next()?);
     (owner_kind == kind).then(|| ObjectRef::new(name).within(namespace))
+}
+
+/// How often per-object metric series of deleted resources are dropped.
+const PRUNE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Drops the per-object series of resources that are no longer in the controllers' caches
+/// (a deleted resource is never reconciled again, so nothing else would remove them).
+async fn prune_metrics(
+    metrics: Arc<Metrics>,
+    certificates: Store<CertificateKeyPair>,
+    ssh_keys: Store<SshKey>,
+    stopped: impl std::future::Future<Output = ()>,
+) {
+    let pruning = async {
+        loop {
+            tokio::time::sleep(PRUNE_INTERVAL).await;
+            metrics.prune(ckp::KIND, |o| {
+                certificates
+                    .get(&ObjectRef::new(&o.name).within(&o.namespace))
+                    .is_some()
+            });
+            metrics.prune(ssh::KIND, |o| {
+                ssh_keys
+                    .get(&ObjectRef::new(&o.name).within(&o.namespace))
+                    .is_some()
+            });
+        }
+    };
+    tokio::select! {
+        () = stopped => {},
+        () = pruning => {},
+    }
 }
 
 /// How often key Secrets of deleted resources are looked for.

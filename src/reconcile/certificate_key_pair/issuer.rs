@@ -153,11 +153,14 @@ fn allows_namespace(ca: &CertificateKeyPair, namespace: &str) -> bool {
         .any(|allowed| allowed == "*" || allowed == namespace)
 }
 
+/// Ready for its current spec: a CA whose spec changed is not Ready until it has been
+/// reconciled (otherwise its leaves would be issued twice).
 fn is_ready(ckp: &CertificateKeyPair) -> bool {
     ckp.status.as_ref().is_some_and(|s| {
-        s.common
-            .conditions
-            .iter()
-            .any(|c| c.type_ == condition::READY && c.status == ConditionStatus::True)
+        s.common.observed_generation == ckp.metadata.generation
+            && s.common
+                .conditions
+                .iter()
+                .any(|c| c.type_ == condition::READY && c.status == ConditionStatus::True)
     })
 }
