@@ -2,11 +2,13 @@
 //! certificates. No kube client, no tokio, no network; every function is tested here against
 //! real tools (openssl).
 
+pub mod dh;
 pub mod encode;
 pub mod fingerprint;
 pub mod parse;
 pub mod pkcs12;
 pub mod pkey;
+pub mod random;
 pub mod secret;
 pub mod ssh;
 pub mod x509;
