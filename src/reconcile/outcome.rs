@@ -37,6 +37,8 @@ pub struct Outcome {
     pub next_rotation: Option<SystemTime>,
     /// When the current material expires.
     pub expires: Option<SystemTime>,
+    /// When the current material was generated (from the Secret, never guessed).
+    pub generated_at: Option<SystemTime>,
 }
 
 impl Outcome {
@@ -54,6 +56,7 @@ impl Outcome {
             rotation_token: None,
             next_rotation: None,
             expires: None,
+            generated_at: None,
         }
     }
 
@@ -108,6 +111,7 @@ pub fn common_status<K: KeysmithResource>(
         revision: outcome.revision,
         last_rotation_token: outcome.rotation_token.clone(),
         next_rotation_time: outcome.next_rotation.map(time),
+        generated_at: outcome.generated_at.map(time),
         ..CommonStatus::default()
     };
     if outcome.failed {

@@ -2,6 +2,7 @@
 //! controller uses: names, the Secret owner, Events.
 
 use std::fmt::Debug;
+use std::time::{Duration, SystemTime};
 
 use kube::core::NamespaceResourceScope;
 use kube::runtime::events::{Event, EventType};
@@ -9,7 +10,7 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api::common::{CommonStatus, Target, condition};
+use crate::api::common::{CommonStatus, ConditionStatus, Rotation, Target, condition};
 use crate::metrics::ObjectLabels;
 
 use super::context::Context;
@@ -98,6 +99,36 @@ pub fn ready_reason<K: KeysmithResource>(object: &K) -> Option<&str> {
         .iter()
         .find(|c| c.type_ == condition::READY)
         .map(|c| c.reason.as_str())
+}
+
+/// Ready for its current spec: Ready=True in a status computed for the current generation
+/// (a resource whose spec just changed is not Ready until it has been reconciled).
+pub fn is_ready_for_current_spec<K: KeysmithResource>(object: &K) -> bool {
+    object.common().is_some_and(|c| {
+        c.observed_generation == object.meta().generation
+            && c.conditions
+                .iter()
+                .any(|c| c.type_ == condition::READY && c.status == ConditionStatus::True)
+    })
+}
+
+/// When material valid from `from` until `until` is renewed: `renewBefore` before the end,
+/// or when `renewBeforePercentage` of the validity remains; by default when a third remains.
+pub fn renew_at(
+    rotation: Option<&Rotation>,
+    from: SystemTime,
+    until: SystemTime,
+) -> Option<SystemTime> {
+    let validity = until.duration_since(from).ok()?;
+    let before = match (
+        rotation.and_then(|r| r.renew_before.as_ref()),
+        rotation.and_then(|r| r.renew_before_percentage),
+    ) {
+        (Some(before), _) => Duration::from(*before),
+        (None, Some(percent)) => validity.mul_f64(f64::from(percent) / 100.0),
+        (None, None) => validity / 3,
+    };
+    until.checked_sub(before)
 }
 
 /// Publishes an Event on `object`; a failure to publish is logged, never fatal.

@@ -2,13 +2,14 @@
 //! issuer and the clock, what to do. Pure: no I/O, the clock is a parameter. The checks run
 //! in order, first match wins (like cert-manager's issuance policy chain).
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::api::certificate_key_pair::{CertificateKeyPairSpec, KeyRotationPolicy};
 use crate::api::common::ExistingSecretPolicy;
 use crate::material::parse::check_against_spec;
 use crate::material::pkey::PrivateKey;
 use crate::material::x509::TlsMaterial;
+use crate::reconcile::resource::renew_at;
 
 /// What the target Secret holds, as far as decide cares.
 #[derive(Debug)]
@@ -304,17 +305,7 @@ fn not_after(material: &TlsMaterial) -> Option<SystemTime> {
 /// `renewBeforePercentage` of its validity remains; by default when a third remains.
 pub fn renewal_time(spec: &CertificateKeyPairSpec, material: &TlsMaterial) -> Option<SystemTime> {
     let info = material.chain.first()?.info().ok()?;
-    let validity = info.not_after.duration_since(info.not_before).ok()?;
-    let rotation = spec.rotation.as_ref();
-    let before = match (
-        rotation.and_then(|r| r.renew_before.as_ref()),
-        rotation.and_then(|r| r.renew_before_percentage),
-    ) {
-        (Some(before), _) => Duration::from(*before),
-        (None, Some(percent)) => validity.mul_f64(f64::from(percent) / 100.0),
-        (None, None) => validity / 3,
-    };
-    info.not_after.checked_sub(before)
+    renew_at(spec.rotation.as_ref(), info.not_before, info.not_after)
 }
 
 #[cfg(test)]

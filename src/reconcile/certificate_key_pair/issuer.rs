@@ -5,10 +5,11 @@ use kube::api::Api;
 use kube::{Client, ResourceExt};
 
 use crate::api::certificate_key_pair::{CertificateKeyPair, PrivateKeyExport};
-use crate::api::common::{ConditionStatus, condition, reason};
+use crate::api::common::reason;
 
 use super::decide::IssuerState;
 use super::{Error, key_store, target_secret_name, tls_material_from_secret};
+use crate::reconcile::resource::is_ready_for_current_spec;
 use crate::reconcile::secret::Ownership;
 
 /// Where the CA of `ckp` lives: `(namespace, name)`, or `None` when self-signed.
@@ -62,7 +63,7 @@ pub async fn resolve(
             ),
         ));
     }
-    if !is_ready(&ca) {
+    if !is_ready_for_current_spec(&ca) {
         return Ok(unavailable(
             reason::REFERENCE_NOT_READY,
             format!("issuer CertificateKeyPair {ca_ref} is not Ready"),
@@ -151,16 +152,4 @@ fn allows_namespace(ca: &CertificateKeyPair, namespace: &str) -> bool {
         .iter()
         .flat_map(|policy| &policy.allowed_namespaces)
         .any(|allowed| allowed == "*" || allowed == namespace)
-}
-
-/// Ready for its current spec: a CA whose spec changed is not Ready until it has been
-/// reconciled (otherwise its leaves would be issued twice).
-fn is_ready(ckp: &CertificateKeyPair) -> bool {
-    ckp.status.as_ref().is_some_and(|s| {
-        s.common.observed_generation == ckp.metadata.generation
-            && s.common
-                .conditions
-                .iter()
-                .any(|c| c.type_ == condition::READY && c.status == ConditionStatus::True)
-    })
 }

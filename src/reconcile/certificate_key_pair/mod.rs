@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::events::EventType;
-use kube::{Resource, ResourceExt};
 
 use crate::api::certificate_key_pair::{
     CertificateFingerprints, CertificateKeyPair, CertificateKeyPairStatus, PrivateKeyExport,
@@ -29,7 +29,10 @@ use crate::metrics::GenerateLabels;
 use super::context::Context;
 pub use super::error::Error;
 use super::outcome::{MaterialController, Outcome, common_status};
-use super::resource::{KeysmithResource, namespace, publish, rotate_request, target_secret_name};
+use super::resource::{
+    KeysmithResource, is_ready_for_current_spec, namespace, publish, rotate_request,
+    target_secret_name,
+};
 use super::secret::{
     Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, owned_data, read_selector,
     write_target,
@@ -133,7 +136,7 @@ async fn reconcile_material(
         issuer: &issuer,
         now: ctx.clock.now(),
         secret_name: &qualified,
-        spec_settled: spec_settled(ckp),
+        spec_settled: is_ready_for_current_spec(ckp),
     });
     let previous = ownership.revision();
     let token = ownership.rotation_token();
@@ -218,18 +221,6 @@ async fn reconcile_material(
         }
         Decision::Expired { message } => Ok((Outcome::not_ready(reason::EXPIRED, message), None)),
     }
-}
-
-/// The spec is the one last reported Ready: same generation, Ready=True.
-fn spec_settled(ckp: &CertificateKeyPair) -> bool {
-    let common = ckp.common();
-    common.and_then(|c| c.observed_generation) == ckp.meta().generation
-        && common.is_some_and(|c| {
-            c.conditions.iter().any(|c| {
-                c.type_ == crate::api::common::condition::READY
-                    && c.status == crate::api::common::ConditionStatus::True
-            })
-        })
 }
 
 fn secret_state(
@@ -403,8 +394,9 @@ fn ready(
     let mut outcome = Outcome::ready(reason, format!("certificate valid until {until}"));
     outcome.revision = Some(revision);
     outcome.rotation_token = rotation_token;
-    outcome.expires = info.map(|i| i.not_after);
+    outcome.expires = info.as_ref().map(|i| i.not_after);
     outcome.next_rotation = renewal_time(&ckp.spec, &material);
+    outcome.generated_at = info.as_ref().map(|i| i.not_before);
     (outcome, Some(material))
 }
 
@@ -431,7 +423,6 @@ fn status_of(
     let issuing = material.chain.get(1).unwrap_or(&material.ca);
     let kind = material.key.kind();
     status.common.fingerprint = Some(sha256_tagged(leaf.der()));
-    status.common.generated_at = Some(time(info.not_before));
     status.not_before = Some(time(info.not_before));
     status.not_after = Some(time(info.not_after));
     status.serial_number = Some(info.serial_hex.clone());

@@ -10,6 +10,7 @@ use crate::material::ssh::{
     CertificateRequest, CertificateType, DEFAULT_USER_EXTENSIONS, SshCertificate, SshKeyKind,
     SshKeyPair, SshMaterial,
 };
+use crate::reconcile::resource::renew_at;
 
 /// What the target Secret holds.
 #[derive(Debug)]
@@ -262,20 +263,7 @@ pub fn certificate_renewal_time(
     certificate: &SshCertificate,
 ) -> Option<SystemTime> {
     let info = certificate.info().ok()?;
-    let validity = info.valid_before.duration_since(info.valid_after).ok()?;
-    let before = spec
-        .rotation
-        .as_ref()
-        .and_then(|r| r.renew_before.as_ref())
-        .map(|d| Duration::from(*d))
-        .or_else(|| {
-            spec.rotation
-                .as_ref()
-                .and_then(|r| r.renew_before_percentage)
-                .map(|p| validity.mul_f64(f64::from(p) / 100.0))
-        })
-        .unwrap_or(validity / 3);
-    info.valid_before.checked_sub(before)
+    renew_at(spec.rotation.as_ref(), info.valid_after, info.valid_before)
 }
 
 /// Decides about the certificate of `key` (the key decision is already made; `current` is

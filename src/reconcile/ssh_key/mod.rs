@@ -10,7 +10,7 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::events::EventType;
 
-use crate::api::common::{CommonStatus, ConditionStatus, Target, condition, reason};
+use crate::api::common::{CommonStatus, ConditionStatus, Target, reason};
 use crate::api::ssh_key::{SshCertificateStatus, SshKey, SshKeySpec, SshKeyStatus, SshKeyType};
 use crate::material::ssh::{
     SSH_CERTIFICATE, SSH_PRIVATE_KEY, SSH_PUBLIC_KEY, SshCertificate, SshKeyKind, SshKeyPair,
@@ -22,12 +22,15 @@ use crate::metrics::GenerateLabels;
 use super::context::Context;
 use super::error::Error;
 use super::outcome::{MaterialController, Outcome, common_status};
-use super::resource::{KeysmithResource, namespace, publish, rotate_request, target_secret_name};
+use super::resource::{
+    KeysmithResource, is_ready_for_current_spec, namespace, publish, rotate_request,
+    target_secret_name,
+};
 use super::secret::{
     Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, data_of, owned_data,
     read_selector, write_target,
 };
-use super::status::{system_time, time};
+use super::status::time;
 use decide::{
     AuthorityState, CertificateDecision, KeyDecision, KeyInputs, SecretState,
     certificate_renewal_time, certificate_request, decide_certificate, decide_key, rotation_time,
@@ -328,13 +331,7 @@ async fn resolve_authority(ctx: &Context, key: &SshKey) -> Result<AuthorityState
             ),
         );
     }
-    let ready = ca.status.as_ref().is_some_and(|s| {
-        s.common
-            .conditions
-            .iter()
-            .any(|c| c.type_ == condition::READY && c.status == ConditionStatus::True)
-    });
-    if !ready {
+    if !is_ready_for_current_spec(&ca) {
         return unavailable(
             reason::REFERENCE_NOT_READY,
             format!("certificate authority SshKey {reference} is not Ready"),
@@ -468,6 +465,7 @@ fn ready(key: &SshKey, settled: &Settled) -> Outcome {
     outcome.expires = certificate
         .and_then(|c| c.info().ok())
         .map(|i| i.valid_before);
+    outcome.generated_at = Some(settled.generated_at);
     outcome
 }
 
@@ -486,12 +484,6 @@ fn status_of(
     };
     let kind = material.key.kind();
     status.common.fingerprint = Some(material.key.fingerprint_sha256());
-    status.common.generated_at = key
-        .status
-        .as_ref()
-        .and_then(|s| s.common.generated_at.clone())
-        .filter(|_| outcome.revision == key.status.as_ref().and_then(|s| s.common.revision))
-        .or_else(|| Some(time(now)));
     status.public_key = Some(material.key.authorized_key());
     status.algorithm = Some(format!("{:?}", kind.algorithm()));
     status.size = Some(kind.size());
@@ -506,6 +498,5 @@ fn status_of(
             valid_after: time(info.valid_after),
             valid_before: time(info.valid_before),
         });
-    let _ = system_time;
     status
 }
