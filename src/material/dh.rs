@@ -6,7 +6,6 @@
 //! SEQUENCE and is written by hand below (a few lines); parsing uses `asn1-rs`.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crypto_bigint::{Encoding, RandomBits, RandomMod, U2048, U3072, U4096, UnsignedWithMontyForm};
 use crypto_primes::hazmat::{SetBits, SmallFactorsSieveFactory};
@@ -16,6 +15,7 @@ use x509_parser::asn1_rs::{FromDer, Integer, Sequence};
 use crate::api::keyring_secret::DhGroup;
 
 use super::MaterialError;
+use super::progress::Progress;
 
 mod ffdhe;
 
@@ -180,13 +180,14 @@ fn bit_length(be: &[u8]) -> u32 {
 /// 4096) with p ≡ 23 (mod 24), so that 2 generates the subgroup of prime order q (as in
 /// RFC 7919 and `openssl dhparam`), and returns it with generator 2 as PKCS#3 PEM.
 ///
-/// Slow (seconds to minutes): call it on a blocking thread. `cancel` is checked before each
-/// candidate that survives the sieve; once it is set, this returns an error promptly.
-pub fn generate(bits: u32, cancel: &AtomicBool) -> Result<String, MaterialError> {
+/// Slow (seconds to minutes): call it on a blocking thread. Each candidate that survives the
+/// sieve is a step of `progress`; cancellation is checked before each, so a cancelled
+/// generation returns an error promptly.
+pub fn generate(bits: u32, progress: &Progress) -> Result<String, MaterialError> {
     let prime = match bits {
-        2048 => safe_prime::<U2048>(bits, cancel)?,
-        3072 => safe_prime::<U3072>(bits, cancel)?,
-        4096 => safe_prime::<U4096>(bits, cancel)?,
+        2048 => safe_prime::<U2048>(bits, progress)?,
+        3072 => safe_prime::<U3072>(bits, progress)?,
+        4096 => safe_prime::<U4096>(bits, progress)?,
         other => {
             return Err(MaterialError::Unsupported(format!(
                 "a DH prime of {other} bits is not supported; use 2048, 3072 or 4096"
@@ -198,7 +199,7 @@ pub fn generate(bits: u32, cancel: &AtomicBool) -> Result<String, MaterialError>
 
 /// A safe prime of exactly `bits` bits with p ≡ 23 (mod 24), big-endian, using `T` (at
 /// least `bits` wide).
-fn safe_prime<T>(bits: u32, cancel: &AtomicBool) -> Result<Vec<u8>, MaterialError>
+fn safe_prime<T>(bits: u32, progress: &Progress) -> Result<Vec<u8>, MaterialError>
 where
     T: UnsignedWithMontyForm + RandomBits + RandomMod + Encoding,
 {
@@ -208,11 +209,11 @@ where
     let mut rng = OsRng::default();
     let found = sieve_and_find(&mut rng, factory, |_, candidate: &T| {
         // Returning true on cancel ends the search; the result is discarded below.
-        cancel.load(Ordering::Relaxed)
-            || (is_23_mod_24(candidate) && is_prime(Flavor::Safe, candidate))
+        progress.step();
+        progress.is_cancelled() || (is_23_mod_24(candidate) && is_prime(Flavor::Safe, candidate))
     })
     .map_err(|_| failed())?;
-    if cancel.load(Ordering::Relaxed) {
+    if progress.is_cancelled() {
         return Err(MaterialError::Crypto(format!(
             "generating a {bits}-bit DH prime was cancelled"
         )));

@@ -5,9 +5,11 @@
 pub mod dh;
 pub mod encode;
 pub mod fingerprint;
+pub mod keyring;
 pub mod parse;
 pub mod pkcs12;
 pub mod pkey;
+pub mod progress;
 pub mod random;
 pub mod secret;
 pub mod ssh;

@@ -142,6 +142,21 @@ pub fn htpasswd_line(
     Ok(SecretString::new(std::mem::take(&mut *line)))
 }
 
+/// True when `line` is `username:<bcrypt hash>` and the hash verifies `password` (as
+/// `htpasswd -vb` checks it).
+pub fn htpasswd_line_verifies(
+    line: &SecretString,
+    username: &str,
+    password: &SecretString,
+) -> bool {
+    let Some((user, hash)) = line.expose().trim_end().split_once(':') else {
+        return false;
+    };
+    user == username
+        && hash.starts_with("$2")
+        && bcrypt::verify(password.expose(), hash).unwrap_or(false)
+}
+
 /// A new OpenVPN static key V1 (2048 random bits), exactly as `openvpn --genkey secret`
 /// writes it: a `#` comment header, then 16 lines of 32 lowercase hex digits between the
 /// BEGIN/END lines, each line ending in `\n`.

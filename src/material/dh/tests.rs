@@ -121,7 +121,7 @@ fn generate_is_not_an_ffdhe_group() {
 
 #[test]
 fn generate_rejects_other_sizes() {
-    let cancel = AtomicBool::new(false);
+    let cancel = Progress::default();
     for bits in [0, 1024, 2047, 8192] {
         assert!(
             matches!(generate(bits, &cancel), Err(MaterialError::Unsupported(_))),
@@ -132,7 +132,7 @@ fn generate_rejects_other_sizes() {
 
 #[test]
 fn small_safe_primes_pass_openssl_check() {
-    let cancel = AtomicBool::new(false);
+    let cancel = Progress::default();
     // openssl 3 refuses moduli below 512 bits.
     for _ in 0..2 {
         let p = safe_prime::<U512>(512, &cancel).unwrap();
@@ -156,6 +156,7 @@ fn small_safe_primes_pass_openssl_check() {
         assert_eq!(rem, 23);
     }
     // Bit lengths that are not a multiple of the limb size still come out exact.
+    assert!(cancel.steps() > 0, "every candidate tested is a step");
     let p = safe_prime::<U576>(520, &cancel).unwrap();
     assert_eq!(bit_length(&p), 520);
     assert_openssl_accepts(&to_pem(&p), 520);
@@ -164,7 +165,7 @@ fn small_safe_primes_pass_openssl_check() {
 #[test]
 #[ignore = "a 2048-bit safe prime takes minutes in a debug build; run with --release --ignored"]
 fn generated_2048_passes_openssl_check() {
-    let pem = generate(2048, &AtomicBool::new(false)).unwrap();
+    let pem = generate(2048, &Progress::default()).unwrap();
     assert_openssl_accepts(&pem, 2048);
     assert_eq!(
         parse(pem.as_bytes()).unwrap(),
@@ -177,12 +178,12 @@ fn generated_2048_passes_openssl_check() {
 
 #[test]
 fn cancellation_stops_generation() {
-    let cancel = Arc::new(AtomicBool::new(false));
+    let cancel = Arc::new(Progress::default());
     let setter = {
         let cancel = Arc::clone(&cancel);
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(300));
-            cancel.store(true, Ordering::Relaxed);
+            cancel.cancel();
             Instant::now()
         })
     };
@@ -196,7 +197,9 @@ fn cancellation_stops_generation() {
         stopped.saturating_duration_since(set_at)
     );
     // Already cancelled: returns at the first candidate.
-    let err = generate(2048, &AtomicBool::new(true)).unwrap_err();
+    let cancelled = Progress::default();
+    cancelled.cancel();
+    let err = generate(2048, &cancelled).unwrap_err();
     assert!(err.to_string().contains("cancelled"), "{err}");
 }
 
@@ -292,7 +295,7 @@ fn benchmark_against_openssl() {
     eprintln!("|------|------|-----------------|------------------------|");
     for bits in sizes {
         let ours = median(runs, || {
-            let pem = generate(bits, &AtomicBool::new(false)).unwrap();
+            let pem = generate(bits, &Progress::default()).unwrap();
             assert_eq!(parse(pem.as_bytes()).unwrap().bits, bits);
         });
         let theirs = median(runs, || {
