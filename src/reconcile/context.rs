@@ -10,6 +10,8 @@ use kube::runtime::events::{Recorder, Reporter};
 
 use crate::metrics::Metrics;
 
+use super::slow::SlowTasks;
+
 /// Operator settings (api.md section 6) that reconciles need.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -19,6 +21,13 @@ pub struct Settings {
     pub backoff_min: Duration,
     /// Longest retry delay after repeated failures.
     pub backoff_max: Duration,
+    /// The CA CertificateKeyPair (`namespace`, `name`) that signs KeyringSecret certificates
+    /// without an issuerRef; `None`: they are self-signed.
+    pub default_issuer: Option<(String, String)>,
+    /// Longest a slow generation (DH primes, RSA 8192) may run.
+    pub generate_timeout: Duration,
+    /// Most slow generations running at once.
+    pub generate_slots: usize,
 }
 
 impl Default for Settings {
@@ -27,6 +36,9 @@ impl Default for Settings {
             key_namespace: "keysmith-system".to_owned(),
             backoff_min: Duration::from_secs(5),
             backoff_max: Duration::from_secs(300),
+            default_issuer: None,
+            generate_timeout: Duration::from_secs(3600),
+            generate_slots: 1,
         }
     }
 }
@@ -61,6 +73,8 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     /// Per-object retry delays.
     pub backoff: Backoff,
+    /// Slow generations in flight.
+    pub slow: SlowTasks,
 }
 
 impl Context {
@@ -75,6 +89,7 @@ impl Context {
             client,
             metrics,
             backoff: Backoff::new(settings.backoff_min, settings.backoff_max),
+            slow: SlowTasks::new(settings.generate_slots, settings.generate_timeout),
             settings,
             clock: Arc::new(SystemClock),
         }

@@ -8,6 +8,7 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
+use crate::api::common::reason::GENERATING;
 use crate::api::common::{CommonStatus, ConditionStatus, condition};
 use crate::metrics::{KindLabels, ResultLabels};
 
@@ -21,6 +22,8 @@ use super::status::{ConditionUpdate, apply_if_changed, conditions, time};
 
 /// Reason of `Generating=False`: nothing is being generated.
 pub const IDLE: &str = "Idle";
+/// How often the progress of a running slow generation is reported.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(30);
 
 /// What one reconcile ended with, before it is reported.
 #[derive(Clone, Debug)]
@@ -39,6 +42,8 @@ pub struct Outcome {
     pub expires: Option<SystemTime>,
     /// When the current material was generated (from the Secret, never guessed).
     pub generated_at: Option<SystemTime>,
+    /// A slow generation is running: its progress (`Generating=True`).
+    pub generating: Option<String>,
 }
 
 impl Outcome {
@@ -57,6 +62,7 @@ impl Outcome {
             next_rotation: None,
             expires: None,
             generated_at: None,
+            generating: None,
         }
     }
 
@@ -72,6 +78,14 @@ impl Outcome {
             failed: true,
             ..Self::ready(reason, String::new())
         }
+    }
+
+    /// Not Ready yet because the first material is still being generated (not a failure).
+    pub fn generating(progress: String) -> Self {
+        let mut outcome = Self::ready(GENERATING, progress.clone());
+        outcome.ready.status = ConditionStatus::False;
+        outcome.generating = Some(progress);
+        outcome
     }
 
     /// Reports a failed step as Ready=False with the step's reason (the Event is published
@@ -91,11 +105,19 @@ pub fn common_status<K: KeysmithResource>(
 ) -> CommonStatus {
     let previous = object.common();
     let generation = kube::Resource::meta(object).generation;
-    let generating_idle = ConditionUpdate {
-        type_: condition::GENERATING,
-        status: ConditionStatus::False,
-        reason: IDLE,
-        message: "no generation running".to_owned(),
+    let generating = match &outcome.generating {
+        Some(progress) => ConditionUpdate {
+            type_: condition::GENERATING,
+            status: ConditionStatus::True,
+            reason: GENERATING,
+            message: progress.clone(),
+        },
+        None => ConditionUpdate {
+            type_: condition::GENERATING,
+            status: ConditionStatus::False,
+            reason: IDLE,
+            message: "no generation running".to_owned(),
+        },
     };
     let mut status = CommonStatus {
         observed_generation: generation,
@@ -103,7 +125,7 @@ pub fn common_status<K: KeysmithResource>(
             previous
                 .map(|c| c.conditions.as_slice())
                 .unwrap_or_default(),
-            &[outcome.ready.clone(), generating_idle],
+            &[outcome.ready.clone(), generating],
             generation,
             now,
         ),
@@ -149,6 +171,10 @@ pub async fn finish<K: KeysmithResource>(
         return Ok(Action::requeue(ctx.backoff.next_delay(&key)));
     }
     ctx.backoff.reset(&key);
+    if outcome.generating.is_some() {
+        // The task's end triggers a reconcile; this one only refreshes the progress.
+        return Ok(Action::requeue(PROGRESS_INTERVAL));
+    }
     Ok(requeue_at(outcome.next_rotation, ctx.clock.now()))
 }
 
