@@ -31,6 +31,13 @@ enum Command {
         #[arg(long, conflicts_with = "output_dir")]
         stdout: bool,
     },
+    /// Generate fresh DH parameters (a safe prime, generator 2) as PKCS#3 PEM on standard
+    /// output, as a KeyringSecret with `group: Generate` does (like `openssl dhparam`).
+    Dhparam {
+        /// Prime size in bits: 2048, 3072 or 4096.
+        #[arg(long, default_value_t = 2048)]
+        bits: u32,
+    },
 }
 
 /// Flags of `keysmith run` (api.md section 6).
@@ -57,6 +64,16 @@ struct RunArgs {
     /// Watch resources of this namespace only (default: every namespace).
     #[arg(long)]
     namespace: Option<String>,
+    /// The CA CertificateKeyPair, as <namespace>/<name>, that signs KeyringSecret
+    /// certificates without an issuerRef (default: they are self-signed).
+    #[arg(long, value_parser = parse_object_key)]
+    default_issuer: Option<(String, String)>,
+    /// Longest a slow generation (fresh DH parameters, RSA 8192 keys) may run (Go duration).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    generate_timeout: Duration,
+    /// Most slow generations running at once (default: one less than the CPUs, at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    generate_slots: Option<u16>,
     /// Log line format.
     #[arg(long, value_enum, default_value = "json")]
     log_format: LogFormat,
@@ -70,11 +87,38 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from(parsed))
 }
 
+/// `<namespace>/<name>`, both DNS names.
+fn parse_object_key(text: &str) -> Result<(String, String), String> {
+    let (namespace, name) = text
+        .split_once('/')
+        .ok_or_else(|| "must be <namespace>/<name>".to_owned())?;
+    let valid = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 253
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    };
+    if !valid(namespace) || !valid(name) {
+        return Err("must be <namespace>/<name> with lowercase DNS names".to_owned());
+    }
+    Ok((namespace.to_owned(), name.to_owned()))
+}
+
+/// One less than the CPUs, at least one: a slow generation never takes the last core.
+fn default_generate_slots() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().saturating_sub(1))
+        .unwrap_or(1)
+        .max(1)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run_operator(args),
         Command::Crds { output_dir, stdout } => write_crds(&output_dir, stdout),
+        Command::Dhparam { bits } => generate_dhparam(bits),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -95,6 +139,11 @@ fn run_operator(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
             key_namespace: args.key_namespace,
             backoff_min: args.backoff_min,
             backoff_max: args.backoff_max,
+            default_issuer: args.default_issuer,
+            generate_timeout: args.generate_timeout,
+            generate_slots: args
+                .generate_slots
+                .map_or_else(default_generate_slots, usize::from),
         },
         concurrency: args.concurrency,
         metrics_addr: args.metrics_bind_address,
@@ -104,7 +153,17 @@ fn run_operator(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(config))?;
+    let result = runtime.block_on(run(config));
+    // A key generation that cannot be interrupted (RSA) may still be running on a blocking
+    // thread: its result is discarded anyway, so do not wait for it long.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    result?;
+    Ok(())
+}
+
+fn generate_dhparam(bits: u32) -> Result<(), Box<dyn std::error::Error>> {
+    let progress = keysmith::material::progress::Progress::default();
+    print!("{}", keysmith::material::dh::generate(bits, &progress)?);
     Ok(())
 }
 

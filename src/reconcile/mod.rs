@@ -4,9 +4,11 @@
 pub mod certificate_key_pair;
 pub mod context;
 pub mod error;
+pub mod keyring_secret;
 pub mod outcome;
 pub mod resource;
 pub mod run;
 pub mod secret;
+pub mod slow;
 pub mod ssh_key;
 pub mod status;

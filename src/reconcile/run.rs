@@ -16,6 +16,7 @@ use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
 use crate::api::certificate_key_pair::CertificateKeyPair;
+use crate::api::keyring_secret::{KeyringSecret, KeyringSecretType};
 use crate::api::ssh_key::{SshKey, SshKeyType};
 use crate::http::{self, Probes};
 use crate::metrics::Metrics;
@@ -23,8 +24,10 @@ use crate::metrics::Metrics;
 use super::certificate_key_pair::key_store::{self, KEY_OWNER_ANNOTATION};
 use super::certificate_key_pair::{self as ckp, issuer_key};
 use super::context::{Context, Settings};
+use super::keyring_secret::{self as krs, decide::IssuerChoice, decide::issuer_choice, refers_to};
 use super::outcome::{error_policy, reconcile};
 use super::secret::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION};
+use super::slow::{SlowTasks, TaskOwner};
 use super::ssh_key as ssh;
 
 /// How the operator runs.
@@ -95,29 +98,39 @@ pub async fn run_until(
 
     let (ckp_controller, ckp_store) = certificate_key_pair_controller(&client, &config);
     let (ssh_controller, ssh_store) = ssh_key_controller(&client, &config);
-    let controllers = futures::future::join(
+    let (krs_controller, krs_store) = keyring_secret_controller(&client, &config, &ctx);
+    let controllers = futures::future::join3(
         ckp_controller
             .graceful_shutdown_on(stopped())
             .run(reconcile::<CertificateKeyPair>, error_policy, ctx.clone())
             .for_each(log_stream_error),
         ssh_controller
             .graceful_shutdown_on(stopped())
-            .run(reconcile::<SshKey>, error_policy, ctx)
+            .run(reconcile::<SshKey>, error_policy, ctx.clone())
+            .for_each(log_stream_error),
+        krs_controller
+            .graceful_shutdown_on(stopped())
+            .run(reconcile::<KeyringSecret>, error_policy, ctx.clone())
             .for_each(log_stream_error),
     );
-    let pruning = prune_metrics(
-        probes.metrics.clone(),
-        ckp_store.clone(),
-        ssh_store.clone(),
-        stopped(),
-    );
+    let stores = Stores {
+        certificates: ckp_store,
+        ssh_keys: ssh_store,
+        keyring: krs_store,
+    };
+    let pruning = prune_metrics(probes.metrics.clone(), stores.clone(), stopped());
+    let orphans = cancel_orphaned_tasks(ctx.clone(), stores.keyring.clone(), stopped());
     let readiness = {
         let probes = probes.clone();
+        let stores = stores.clone();
         async move {
-            let synced =
-                futures::future::join(ckp_store.wait_until_ready(), ssh_store.wait_until_ready())
-                    .await;
-            if synced.0.is_ok() && synced.1.is_ok() {
+            let synced = futures::future::join3(
+                stores.certificates.wait_until_ready(),
+                stores.ssh_keys.wait_until_ready(),
+                stores.keyring.wait_until_ready(),
+            )
+            .await;
+            if synced.0.is_ok() && synced.1.is_ok() && synced.2.is_ok() {
                 probes.ready.store(true, Ordering::Relaxed);
                 tracing::info!("caches synced; ready");
             }
@@ -130,12 +143,25 @@ pub async fn run_until(
     );
 
     let endpoints = serve_endpoints(&config, probes, stopped).await?;
-    let stop = async move {
-        stop.await;
-        let _ = stop_tx.send(true);
+    let stop = {
+        let ctx = ctx.clone();
+        async move {
+            stop.await;
+            // Nothing half-generated is ever written: a restart starts slow generations again.
+            ctx.slow.cancel_all();
+            let _ = stop_tx.send(true);
+        }
     };
     tracing::info!(version = env!("CARGO_PKG_VERSION"), namespace = ?config.namespace, "keysmith started");
-    tokio::join!(controllers, readiness, endpoints, sweeper, pruning, stop);
+    tokio::join!(
+        controllers,
+        readiness,
+        endpoints,
+        sweeper,
+        pruning,
+        orphans,
+        stop
+    );
     tracing::info!("keysmith stopped");
     Ok(())
 }
@@ -224,6 +250,101 @@ fn ssh_key_controller(client: &Client, config: &RunConfig) -> (Controller<SshKey
             move |ca| certified_by(&dependents_store, &ca),
         );
     (controller, store)
+}
+
+/// The KeyringSecret controller: its own resources, the Secrets it writes, the pkey_certs its
+/// cert_single/cert_chain resources name (any change, status included: they become Ready
+/// as soon as the pkey_cert does), the CAs that sign its certificates, and the end of its
+/// slow generations.
+fn keyring_secret_controller(
+    client: &Client,
+    config: &RunConfig,
+    ctx: &Context,
+) -> (Controller<KeyringSecret>, Store<KeyringSecret>) {
+    let (primary, store) = primary::<KeyringSecret>(client, config.namespace.as_deref());
+    let references = scoped::<KeyringSecret>(client, config.namespace.as_deref());
+    let issuers = Api::<CertificateKeyPair>::all(client.clone());
+    let finished = finished_tasks(&ctx.slow, krs::KIND);
+    let (dependents, signed) = (store.clone(), store.clone());
+    let default_issuer = config.settings.default_issuer.clone();
+    let controller = Controller::for_stream(primary, store.clone())
+        .with_config(controller::Config::default().concurrency(config.concurrency))
+        .watches_stream(
+            owned_secrets(client, config.namespace.as_deref()),
+            |secret| owner_of(&secret, krs::KIND),
+        )
+        .watches(
+            references,
+            watcher::Config::default().any_semantic(),
+            move |pkey| referring_to(&dependents, &pkey),
+        )
+        .watches(
+            issuers,
+            watcher::Config::default().any_semantic(),
+            move |ca| keyring_signed_by(&signed, &ca, default_issuer.as_ref()),
+        )
+        .reconcile_on(finished);
+    (controller, store)
+}
+
+/// The resources of `kind` whose slow generation finished.
+fn finished_tasks<K>(
+    slow: &SlowTasks,
+    kind: &'static str,
+) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
+where
+    K: kube::Resource<DynamicType = ()> + 'static,
+{
+    slow.finished(kind)
+        .map(|(namespace, name)| ObjectRef::new(&name).within(&namespace))
+}
+
+/// The cert_single and cert_chain KeyringSecrets that refer to `pkey`.
+fn referring_to(
+    store: &Store<KeyringSecret>,
+    pkey: &KeyringSecret,
+) -> Vec<ObjectRef<KeyringSecret>> {
+    if pkey.spec.type_ != KeyringSecretType::pkey_cert {
+        return Vec::new();
+    }
+    store
+        .state()
+        .iter()
+        .filter(|k| refers_to(k, pkey))
+        .map(|k| ObjectRef::from(k.as_ref()))
+        .collect()
+}
+
+/// The KeyringSecret certificates `ca` signs: by issuerRef, or as the operator's default CA.
+fn keyring_signed_by(
+    store: &Store<KeyringSecret>,
+    ca: &CertificateKeyPair,
+    default_issuer: Option<&(String, String)>,
+) -> Vec<ObjectRef<KeyringSecret>> {
+    if !ca.spec.is_ca {
+        return Vec::new();
+    }
+    let (ca_namespace, ca_name) = (ca.namespace().unwrap_or_default(), ca.name_any());
+    store
+        .state()
+        .iter()
+        .filter(|k| {
+            matches!(
+                k.spec.type_,
+                KeyringSecretType::pkey_cert | KeyringSecretType::cert_single
+            )
+        })
+        .filter(|k| {
+            let own = k.namespace().unwrap_or_default();
+            match issuer_choice(k.spec.issuer_ref.as_ref(), &own, default_issuer) {
+                IssuerChoice::Referenced(ns, name) | IssuerChoice::OperatorDefault(ns, name) => {
+                    ns == ca_namespace && name == ca_name
+                }
+                IssuerChoice::SelfSigned => false,
+            }
+        })
+        .map(|k| ObjectRef::from(k.as_ref()))
+        .collect()
 }
 
 /// The SshKeys whose certificate.authorityRef names `ca`.
@@ -330,32 +451,74 @@ where
 /// How often per-object metric series of deleted resources are dropped.
 const PRUNE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The caches of every controller's own resources.
+#[derive(Clone)]
+struct Stores {
+    certificates: Store<CertificateKeyPair>,
+    ssh_keys: Store<SshKey>,
+    keyring: Store<KeyringSecret>,
+}
+
+fn cached<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<Arc<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    store.get(&ObjectRef::new(name).within(namespace))
+}
+
 /// Drops the per-object series of resources that are no longer in the controllers' caches
 /// (a deleted resource is never reconciled again, so nothing else would remove them).
 async fn prune_metrics(
     metrics: Arc<Metrics>,
-    certificates: Store<CertificateKeyPair>,
-    ssh_keys: Store<SshKey>,
+    stores: Stores,
     stopped: impl std::future::Future<Output = ()>,
 ) {
     let pruning = async {
         loop {
             tokio::time::sleep(PRUNE_INTERVAL).await;
             metrics.prune(ckp::KIND, |o| {
-                certificates
-                    .get(&ObjectRef::new(&o.name).within(&o.namespace))
-                    .is_some()
+                cached(&stores.certificates, &o.namespace, &o.name).is_some()
             });
             metrics.prune(ssh::KIND, |o| {
-                ssh_keys
-                    .get(&ObjectRef::new(&o.name).within(&o.namespace))
-                    .is_some()
+                cached(&stores.ssh_keys, &o.namespace, &o.name).is_some()
+            });
+            metrics.prune(krs::KIND, |o| {
+                cached(&stores.keyring, &o.namespace, &o.name).is_some()
             });
         }
     };
     tokio::select! {
         () = stopped => {},
         () = pruning => {},
+    }
+}
+
+/// How often slow generations are checked for a deleted resource.
+const ORPHAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Cancels the slow generations of deleted resources (a deleted resource is never
+/// reconciled again; its generation would otherwise run to the end for nothing).
+async fn cancel_orphaned_tasks(
+    ctx: Arc<Context>,
+    keyring: Store<KeyringSecret>,
+    stopped: impl std::future::Future<Output = ()>,
+) {
+    let watching = async {
+        loop {
+            tokio::time::sleep(ORPHAN_INTERVAL).await;
+            if ctx.slow.is_empty() {
+                continue;
+            }
+            ctx.slow.cancel_orphans(|owner: &TaskOwner, uid: &str| {
+                owner.kind != krs::KIND
+                    || cached(&keyring, &owner.namespace, &owner.name)
+                        .is_some_and(|k| k.uid().as_deref() == Some(uid))
+            });
+        }
+    };
+    tokio::select! {
+        () = stopped => {},
+        () = watching => {},
     }
 }
 

@@ -10,6 +10,7 @@ mod certificate_key_pair;
 mod controlplane;
 mod examples;
 mod harness;
+mod keyring_secret;
 mod operator_binary;
 mod secrets_stay_secret;
 mod ssh_key;

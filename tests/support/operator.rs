@@ -20,6 +20,7 @@ fn config(namespace: &str) -> RunConfig {
             key_namespace: namespace.to_owned(),
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(10),
+            ..Settings::default()
         },
         concurrency: 4,
         metrics_addr: "127.0.0.1:0".parse().expect("address"),
@@ -37,6 +38,16 @@ pub struct Operator {
 impl Operator {
     /// Starts the operator for `namespace` with the operator identity.
     pub fn start(cp: &ControlPlane, namespace: &str) -> Self {
+        Self::start_with(cp, namespace, |_| {})
+    }
+
+    /// Like [`Operator::start`], with `adjust` changing the configuration first (e.g. a
+    /// default issuer).
+    pub fn start_with(
+        cp: &ControlPlane,
+        namespace: &str,
+        adjust: impl FnOnce(&mut RunConfig),
+    ) -> Self {
         // KEYSMITH_TEST_LOG=<filter> shows the in-process operators' logs (debugging only).
         if let Ok(filter) = std::env::var("KEYSMITH_TEST_LOG") {
             let _ = tracing_subscriber::fmt()
@@ -44,7 +55,8 @@ impl Operator {
                 .with_test_writer()
                 .try_init();
         }
-        let config = config(namespace);
+        let mut config = config(namespace);
+        adjust(&mut config);
         let client_config = cp.operator_config.clone();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()

@@ -79,6 +79,11 @@ where
     }
 }
 
+/// Whether `object` is Ready=True.
+pub fn is_ready<K: HasCommonStatus>(object: &K) -> bool {
+    ready_condition(object).is_some_and(|c| c.status == ConditionStatus::True)
+}
+
 /// Waits until `name` is Ready=True.
 pub async fn ready<K>(client: &Client, namespace: &str, name: &str) -> K
 where

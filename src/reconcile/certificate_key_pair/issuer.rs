@@ -34,10 +34,39 @@ pub async fn resolve(
         return Ok(IssuerState::SelfSigned);
     };
     let own_namespace = ckp.namespace().unwrap_or_default();
-    let ca_ref = format!("{namespace}/{name}");
     if let Some(message) = issuer_loop(client, ckp, (namespace.clone(), name.clone())).await? {
         return Ok(unavailable(reason::INVALID_SPEC, message));
     }
+    resolve_ca(
+        client,
+        key_namespace,
+        &own_namespace,
+        (namespace, name),
+        NamespaceCheck::CaPolicy,
+    )
+    .await
+}
+
+/// Whether the CA's `ca.allowedNamespaces` applies to a requester in another namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamespaceCheck {
+    /// The CA's policy decides (an issuerRef written by a user).
+    CaPolicy,
+    /// The operator's configured default CA: the operator's administrator chose it for
+    /// every namespace.
+    OperatorDefault,
+}
+
+/// Looks up the CA CertificateKeyPair `(namespace, name)` for a requester in
+/// `own_namespace` and checks that it may and can sign.
+pub async fn resolve_ca(
+    client: &Client,
+    key_namespace: &str,
+    own_namespace: &str,
+    (namespace, name): (String, String),
+    check: NamespaceCheck,
+) -> Result<IssuerState, Error> {
+    let ca_ref = format!("{namespace}/{name}");
     let api = Api::<CertificateKeyPair>::namespaced(client.clone(), &namespace);
     let ca = api.get_opt(&name).await.map_err(|source| Error::Read {
         what: format!("issuer CertificateKeyPair {ca_ref}"),
@@ -55,7 +84,10 @@ pub async fn resolve(
             format!("issuer CertificateKeyPair {ca_ref} is not a CA (isCA is false)"),
         ));
     }
-    if namespace != own_namespace && !allows_namespace(&ca, &own_namespace) {
+    if check == NamespaceCheck::CaPolicy
+        && namespace != own_namespace
+        && !allows_namespace(&ca, own_namespace)
+    {
         return Ok(unavailable(
             reason::NAMESPACE_NOT_ALLOWED,
             format!(

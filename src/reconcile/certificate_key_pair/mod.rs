@@ -4,7 +4,7 @@ pub mod decide;
 mod issuer;
 pub mod key_store;
 
-pub use issuer::issuer_key;
+pub use issuer::{NamespaceCheck, issuer_key, resolve_ca};
 
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
