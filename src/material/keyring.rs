@@ -81,7 +81,7 @@ impl Recipe {
     /// True when making it takes long enough to run as a tracked task (a fresh safe prime).
     pub fn is_slow(&self) -> bool {
         matches!(self, Self::Dh(DhRecipe::Generate(_)))
-            || matches!(self, Self::Uftp(KeyKind::Rsa(bits)) if *bits >= 8192)
+            || matches!(self, Self::Uftp(kind) if kind.is_slow())
     }
 
     /// The metric label of the algorithm.

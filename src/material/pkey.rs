@@ -69,6 +69,12 @@ impl KeyKind {
         }
     }
 
+    /// True for keys whose generation takes long enough (seconds to minutes: RSA 8192) to
+    /// run as a tracked slow task.
+    pub fn is_slow(self) -> bool {
+        matches!(self, Self::Rsa(bits) if bits >= 8192)
+    }
+
     /// The algorithm as the API names it.
     pub fn algorithm(self) -> KeyAlgorithm {
         match self {

@@ -96,7 +96,7 @@ pub async fn run_until(
         }
     };
 
-    let (ckp_controller, ckp_store) = certificate_key_pair_controller(&client, &config);
+    let (ckp_controller, ckp_store) = certificate_key_pair_controller(&client, &config, &ctx);
     let (ssh_controller, ssh_store) = ssh_key_controller(&client, &config);
     let (krs_controller, krs_store) = keyring_secret_controller(&client, &config, &ctx);
     let controllers = futures::future::join3(
@@ -119,7 +119,7 @@ pub async fn run_until(
         keyring: krs_store,
     };
     let pruning = prune_metrics(probes.metrics.clone(), stores.clone(), stopped());
-    let orphans = cancel_orphaned_tasks(ctx.clone(), stores.keyring.clone(), stopped());
+    let orphans = cancel_orphaned_tasks(ctx.clone(), stores.clone(), stopped());
     let readiness = {
         let probes = probes.clone();
         let stores = stores.clone();
@@ -212,6 +212,7 @@ where
 fn certificate_key_pair_controller(
     client: &Client,
     config: &RunConfig,
+    ctx: &Context,
 ) -> (Controller<CertificateKeyPair>, Store<CertificateKeyPair>) {
     let (primary, store) = primary::<CertificateKeyPair>(client, config.namespace.as_deref());
     // Issuers may live in other namespaces: watched cluster-wide.
@@ -228,7 +229,8 @@ fn certificate_key_pair_controller(
             issuers,
             watcher::Config::default().any_semantic(),
             move |ca| signed_by(&dependents_store, &ca),
-        );
+        )
+        .reconcile_on(finished_tasks(&ctx.slow, ckp::KIND));
     (controller, store)
 }
 
@@ -500,7 +502,7 @@ const ORPHAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 /// reconciled again; its generation would otherwise run to the end for nothing).
 async fn cancel_orphaned_tasks(
     ctx: Arc<Context>,
-    keyring: Store<KeyringSecret>,
+    stores: Stores,
     stopped: impl std::future::Future<Output = ()>,
 ) {
     let watching = async {
@@ -510,9 +512,15 @@ async fn cancel_orphaned_tasks(
                 continue;
             }
             ctx.slow.cancel_orphans(|owner: &TaskOwner, uid: &str| {
-                owner.kind != krs::KIND
-                    || cached(&keyring, &owner.namespace, &owner.name)
-                        .is_some_and(|k| k.uid().as_deref() == Some(uid))
+                let (ns, name) = (owner.namespace.as_str(), owner.name.as_str());
+                let uid_of = |uid_now: Option<String>| uid_now.as_deref() == Some(uid);
+                match owner.kind {
+                    krs::KIND => uid_of(cached(&stores.keyring, ns, name).and_then(|k| k.uid())),
+                    ckp::KIND => {
+                        uid_of(cached(&stores.certificates, ns, name).and_then(|k| k.uid()))
+                    }
+                    _ => true,
+                }
             });
         }
     };

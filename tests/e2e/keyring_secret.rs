@@ -12,8 +12,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
-use keysmith::api::KeyringSecret;
 use keysmith::api::common::{ConditionStatus, condition, reason};
+use keysmith::api::{CertificateKeyPair, KeyringSecret};
 
 use crate::support::openssl::{self, Files};
 use crate::support::operator::{Operator, OperatorProcess};
@@ -612,4 +612,61 @@ async fn a_ready_keyring_secret_is_quiet_and_a_spec_change_regenerates() {
     .await;
     let data: BTreeMap<String, Vec<u8>> = wait::secret_data(&client, &ns, "quiet").await;
     assert_eq!(data["psk"].len(), 48);
+}
+
+#[tokio::test]
+async fn rsa_8192_keys_are_generated_as_tracked_slow_tasks_in_every_kind() {
+    let (cp, client, ns, _op) = setup("krs-rsa8192").await;
+    let manifests = "apiVersion: keysmith.dev/v1alpha1
+kind: CertificateKeyPair
+metadata: {name: big-ckp}
+spec:
+  commonName: big.example.com
+  privateKey: {algorithm: RSA, size: 8192}
+---
+apiVersion: keysmith.dev/v1alpha1
+kind: KeyringSecret
+metadata: {name: big-pkey}
+spec:
+  type: pkey_cert
+  params: {pkey_cert: {commonName: big-device, algorithm: RSA, size: 8192}}
+";
+    apply(cp, &ns, manifests).await;
+    // One generation slot in the test operator: both report progress, one of them queued.
+    let seen: KeyringSecret = wait::until(
+        &client,
+        &ns,
+        "big-pkey",
+        Duration::from_secs(60),
+        |k: &KeyringSecret| generating(k).is_some() || wait::is_ready(k),
+    )
+    .await;
+    let message = generating(&seen).expect("Generating=True before Ready");
+    assert!(message.contains("an RSA 8192 key"), "{message}");
+    let ckp: CertificateKeyPair = wait::until(
+        &client,
+        &ns,
+        "big-ckp",
+        Duration::from_secs(60),
+        |c: &CertificateKeyPair| {
+            c.common().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == condition::GENERATING && c.status == ConditionStatus::True)
+            }) || wait::is_ready(c)
+        },
+    )
+    .await;
+    assert!(
+        !wait::is_ready(&ckp),
+        "the CertificateKeyPair reported its generation first"
+    );
+    let long = Duration::from_secs(300);
+    let _: KeyringSecret = wait::until(&client, &ns, "big-pkey", long, wait::is_ready).await;
+    let _: CertificateKeyPair = wait::until(&client, &ns, "big-ckp", long, wait::is_ready).await;
+    for name in ["big-pkey", "big-ckp"] {
+        let secret = wait::secret_data(&client, &ns, name).await;
+        let text = cert_text(&secret["tls.crt"]);
+        assert!(text.contains("Public-Key: (8192 bit)"), "{name}: {text}");
+    }
 }

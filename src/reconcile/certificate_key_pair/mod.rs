@@ -37,6 +37,7 @@ use super::secret::{
     Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, owned_data, read_selector,
     write_target,
 };
+use super::slow::{Poll, TaskOwner};
 use super::status::time;
 use decide::{Decision, Inputs, IssuerState, SecretState, decide, renewal_time};
 
@@ -179,6 +180,19 @@ async fn reconcile_material(
                 IssuerState::Ready(m) => Some(m.as_ref().clone()),
                 _ => None,
             };
+            let reuse_key = match reuse_key {
+                Some(key) => Some(key),
+                None => match slow_key(ckp, ctx)? {
+                    SlowKey::NotSlow => None,
+                    SlowKey::Ready(key) => Some(key),
+                    SlowKey::Running(progress) => {
+                        let current = ownership
+                            .secret()
+                            .and_then(|s| tls_material_from_secret(s, key_secret.as_ref()).ok());
+                        return Ok(still_generating(ckp, current, previous, token, progress));
+                    }
+                },
+            };
             let material = generate(ckp, ctx, reuse_key, signer).await?;
             let revision = previous + 1;
             // New material answers whatever rotation was requested so far.
@@ -240,6 +254,62 @@ fn secret_state(
             material: tls_material_from_secret(secret, None).ok(),
         },
     }
+}
+
+/// A new key that takes long (RSA 8192), generated as a tracked slow task.
+enum SlowKey {
+    /// Not a slow key: generated with the certificate.
+    NotSlow,
+    /// The task finished.
+    Ready(PrivateKey),
+    /// The task runs: its progress.
+    Running(String),
+}
+
+fn slow_key(ckp: &CertificateKeyPair, ctx: &Context) -> Result<SlowKey, Error> {
+    let kind = KeyKind::from_spec(ckp.spec.private_key.algorithm, ckp.spec.private_key.size)
+        .map_err(Error::Generate)?;
+    if !kind.is_slow() {
+        return Ok(SlowKey::NotSlow);
+    }
+    let owner = TaskOwner {
+        kind: KIND,
+        namespace: namespace(ckp),
+        name: ckp.name_any(),
+    };
+    let job = format!("an RSA {} key", kind.size());
+    let uid = ckp.uid().unwrap_or_default();
+    match ctx
+        .slow
+        .poll(&owner, &uid, &job, move |_| PrivateKey::generate(kind))
+    {
+        Poll::Running(progress) => Ok(SlowKey::Running(progress)),
+        Poll::Finished(key) => key.map(SlowKey::Ready).map_err(Error::Generate),
+    }
+}
+
+/// A slow key is being generated: Ready stays True on the current certificate while it is
+/// valid, else Ready=False with reason Generating; Generating=True either way.
+fn still_generating(
+    ckp: &CertificateKeyPair,
+    current: Option<TlsMaterial>,
+    revision: i64,
+    token: Option<String>,
+    progress: String,
+) -> (Outcome, Option<TlsMaterial>) {
+    let now = std::time::SystemTime::now();
+    let valid = current.filter(|m| {
+        m.chain
+            .first()
+            .and_then(|c| c.info().ok())
+            .is_some_and(|i| i.not_after > now)
+    });
+    let Some(material) = valid else {
+        return (Outcome::generating(progress), None);
+    };
+    let (mut outcome, material) = ready(ckp, material, revision, token);
+    outcome.generating = Some(progress);
+    (outcome, material)
 }
 
 /// Generates the key (unless kept) and issues the certificate on a blocking thread.

@@ -37,7 +37,7 @@ use crate::reconcile::secret::{
 use crate::reconcile::slow::{Poll, TaskOwner};
 use crate::reconcile::status::time;
 
-use super::decide::{IssuerChoice, certificate_spec, is_slow_key, issuer_choice};
+use super::decide::{IssuerChoice, certificate_spec, issuer_choice};
 use super::reference::{self, Found};
 use super::{KIND, KeyringMaterial};
 
@@ -288,7 +288,7 @@ async fn new_key(
     let kind = KeyKind::from_spec(spec.private_key.algorithm, spec.private_key.size)
         .map_err(Error::Generate)?;
     let label = format!("{:?}-{}", kind.algorithm(), kind.size());
-    if is_slow_key(&spec.private_key) {
+    if kind.is_slow() {
         let owner = TaskOwner {
             kind: KIND,
             namespace: namespace(krs),

@@ -5,8 +5,8 @@
 use std::time::SystemTime;
 
 use crate::api::certificate_key_pair::{
-    CertificateKeyPairSpec, KeyAlgorithm, KeyEncoding, KeyRotationPolicy, KeyUsage,
-    PrivateKey as PrivateKeySpec, PrivateKeyExport,
+    CertificateKeyPairSpec, KeyEncoding, KeyRotationPolicy, KeyUsage, PrivateKey as PrivateKeySpec,
+    PrivateKeyExport,
 };
 use crate::api::common::{ExistingSecretPolicy, IssuerReference};
 use crate::api::keyring_secret::{
@@ -225,12 +225,6 @@ pub fn issuer_choice(
         }
         (None, None) => IssuerChoice::SelfSigned,
     }
-}
-
-/// The CertificateKeyPair algorithm of an SSH-free key check: whether `pkey` asks for RSA
-/// 8192 (a slow key generation).
-pub fn is_slow_key(pkey: &PrivateKeySpec) -> bool {
-    pkey.algorithm == KeyAlgorithm::RSA && pkey.size.is_some_and(|s| s >= 8192)
 }
 
 /// What the target Secret holds, for generated (non-certificate) material `M`.
