@@ -320,21 +320,29 @@ impl Material {
             .collect())
     }
 
-    /// `SHA256:<hex>` of what identifies the material: the PSK bytes, the DER of the DH
-    /// parameters, the OpenVPN key bytes, `username:password`, the UFTP public key (DER).
-    ///
-    /// For secret material the digest reveals nothing an attacker could not get by guessing
-    /// the secret itself (a PSK of a few bytes is guessable either way).
-    pub fn fingerprint(&self) -> Result<String, MaterialError> {
+    /// The fingerprint of the material. Public material: `SHA256:<hex>` of the DER of the
+    /// DH parameters or of the UFTP public key. Secret material (PSK bytes, the OpenVPN key
+    /// bytes, `username:password`): `HMAC-SHA256:<hex>` keyed with `salt`, a random value
+    /// kept with the material in its Secret, so that whoever reads only the status cannot
+    /// test guesses against it (a PSK of a few bytes would otherwise be found at once).
+    pub fn fingerprint(&self, salt: &[u8]) -> Result<String, MaterialError> {
+        let keyed = |data: &[u8]| {
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, salt);
+            let tag = aws_lc_rs::hmac::sign(&key, data);
+            format!(
+                "HMAC-SHA256:{}",
+                super::fingerprint::lower_hex(tag.as_ref())
+            )
+        };
         Ok(match self {
-            Self::Psk(psk) => sha256_tagged(psk.expose()),
+            Self::Psk(psk) => keyed(psk.expose()),
             Self::Dh(pem) => {
                 let der = ::pem::parse(pem.as_bytes())
                     .map_err(|_| MaterialError::Invalid("the DH parameters are not PEM".into()))?;
                 sha256_tagged(der.contents())
             }
             Self::OpenVpn(key) => {
-                sha256_tagged(random::parse_openvpn_static_key(key.expose().as_bytes())?.expose())
+                keyed(random::parse_openvpn_static_key(key.expose().as_bytes())?.expose())
             }
             Self::RemoteAccess {
                 username, password, ..
@@ -342,7 +350,7 @@ impl Material {
                 let mut joined = zeroize::Zeroizing::new(username.clone().into_bytes());
                 joined.push(b':');
                 joined.extend_from_slice(password.expose().as_bytes());
-                sha256_tagged(&joined)
+                keyed(&joined)
             }
             Self::Uftp(key) => sha256_tagged(&key.public_key_der()?),
         })

@@ -2,12 +2,14 @@
 //! operator's settings and the per-object backoff.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
 
+use crate::api::keyring_secret::KeyringSecret;
 use crate::metrics::Metrics;
 
 use super::slow::SlowTasks;
@@ -75,6 +77,9 @@ pub struct Context {
     pub backoff: Backoff,
     /// Slow generations in flight.
     pub slow: SlowTasks,
+    /// The KeyringSecret controller's cache (set when it starts): cert_single and
+    /// cert_chain find their pkey_cert here instead of listing from the API server.
+    pub keyring_cache: OnceLock<Store<KeyringSecret>>,
 }
 
 impl Context {
@@ -90,6 +95,7 @@ impl Context {
             metrics,
             backoff: Backoff::new(settings.backoff_min, settings.backoff_max),
             slow: SlowTasks::new(settings.generate_slots, settings.generate_timeout),
+            keyring_cache: OnceLock::new(),
             settings,
             clock: Arc::new(SystemClock),
         }

@@ -28,6 +28,10 @@ pub enum Error {
         /// The API error.
         source: kube::Error,
     },
+    /// The target Secret cannot be taken over (e.g. an adopted Secret of another type,
+    /// which could only be replaced, never updated).
+    #[error("{0}")]
+    Conflict(String),
     /// Writing the status failed.
     #[error("writing the status: {}", api_message(.0))]
     WriteStatus(kube::Error),
@@ -52,6 +56,7 @@ impl Error {
             Self::WriteStatus(source) if forbidden(source) => reason::FORBIDDEN,
             Self::Generate(MaterialError::Unsupported(_)) => reason::INVALID_SPEC,
             Self::Reference(_) => reason::REFERENCE_NOT_FOUND,
+            Self::Conflict(_) => reason::SECRET_CONFLICT,
             Self::Generate(_) => reason::GENERATION_FAILED,
             Self::Read { .. } | Self::WriteSecret { .. } | Self::WriteStatus(_) => {
                 reason::SECRET_WRITE_FAILED

@@ -18,6 +18,7 @@ use super::resource::{
     KeysmithResource, backoff_key, namespace, object_labels, publish, ready_reason,
     target_secret_name,
 };
+use super::slow::TaskOwner;
 use super::status::{ConditionUpdate, apply_if_changed, conditions, time};
 
 /// Reason of `Generating=False`: nothing is being generated.
@@ -155,7 +156,9 @@ pub async fn finish<K: KeysmithResource>(
     status: K::Status,
     started: Instant,
 ) -> Result<Action, Error> {
+    // Generating is progress, not a problem: no Warning for it.
     if outcome.ready.status == ConditionStatus::False
+        && outcome.ready.reason != GENERATING
         && ready_reason(object) != Some(outcome.ready.reason)
     {
         let note = outcome.ready.message.clone();
@@ -267,11 +270,13 @@ pub async fn reconcile<K: MaterialController>(
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
     let started = Instant::now();
+    let owner = task_owner(object.as_ref());
     if kube::Resource::meta(object.as_ref())
         .deletion_timestamp
         .is_some()
     {
         ctx.metrics.forget(&object_labels(object.as_ref()));
+        ctx.slow.settle(&owner, false);
         return Ok(Action::await_change());
     }
     let (outcome, material) = match object.reconcile_material(&ctx).await {
@@ -279,8 +284,20 @@ pub async fn reconcile<K: MaterialController>(
         Err(error) if error.is_transient() => return Err(error),
         Err(error) => (Outcome::failure(object.as_ref(), &error), None),
     };
+    if outcome.generating.is_none() {
+        ctx.slow.settle(&owner, outcome.failed);
+    }
     let status = object.status_of(&outcome, material.as_ref(), ctx.clock.now());
     finish(&ctx, object.as_ref(), &outcome, status, started).await
+}
+
+/// Who a slow generation of `object` belongs to.
+pub fn task_owner<K: KeysmithResource>(object: &K) -> TaskOwner {
+    TaskOwner {
+        kind: K::KIND,
+        namespace: namespace(object),
+        name: kube::ResourceExt::name_any(object),
+    }
 }
 
 /// The error policy of every controller: retry with the per-object backoff.

@@ -99,6 +99,7 @@ pub async fn run_until(
     let (ckp_controller, ckp_store) = certificate_key_pair_controller(&client, &config, &ctx);
     let (ssh_controller, ssh_store) = ssh_key_controller(&client, &config);
     let (krs_controller, krs_store) = keyring_secret_controller(&client, &config, &ctx);
+    let _ = ctx.keyring_cache.set(krs_store.clone());
     let controllers = futures::future::join3(
         ckp_controller
             .graceful_shutdown_on(stopped())
@@ -147,9 +148,10 @@ pub async fn run_until(
         let ctx = ctx.clone();
         async move {
             stop.await;
-            // Nothing half-generated is ever written: a restart starts slow generations again.
-            ctx.slow.cancel_all();
             let _ = stop_tx.send(true);
+            // Nothing half-generated is ever written: a restart starts slow generations
+            // again. Reconciles still finishing start no new ones.
+            ctx.slow.close();
         }
     };
     tracing::info!(version = env!("CARGO_PKG_VERSION"), namespace = ?config.namespace, "keysmith started");

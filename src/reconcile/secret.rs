@@ -38,6 +38,9 @@ pub const FINGERPRINT_ANNOTATION: &str = "keysmith.dev/fingerprint";
 pub const REVISION_ANNOTATION: &str = "keysmith.dev/revision";
 /// The `keysmith.dev/rotate` value the current material answers (status.lastRotationToken).
 pub const ROTATION_TOKEN_ANNOTATION: &str = "keysmith.dev/rotation-token";
+/// When the material was generated (RFC 3339), on Secrets of material rotated by age:
+/// `rotation.every` counts from here.
+pub const GENERATED_AT_ANNOTATION: &str = "keysmith.dev/generated-at";
 
 /// Whose the target Secret is. `Debug` names the Secret, never its data.
 #[derive(Clone)]
@@ -304,6 +307,13 @@ pub fn owned_data_keys(secret: &Secret) -> BTreeSet<String> {
     owned_keys(secret, &["f:data"])
 }
 
+/// When the material in `secret` was generated: its `keysmith.dev/generated-at`.
+pub fn generated_at(secret: Option<&Secret>) -> Option<std::time::SystemTime> {
+    let text = annotation(secret?, GENERATED_AT_ANNOTATION)?;
+    let timestamp: jiff::Timestamp = text.parse().ok()?;
+    Some(std::time::SystemTime::from(timestamp))
+}
+
 /// The data keysmith wrote earlier, without keys others added: what currency checks compare.
 pub fn owned_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
     let owned = owned_data_keys(secret);
@@ -480,6 +490,18 @@ pub async fn write_target<K: KeysmithResource>(
     let existing = ownership.secret();
     if existing.is_some_and(|s| desired.is_satisfied_by(s)) {
         return Ok(());
+    }
+    if let Ownership::Foreign { secret, .. } = ownership
+        && secret.type_.as_deref() != Some(desired.type_.as_str())
+    {
+        // A Secret's type is immutable: adopting it would mean deleting it.
+        return Err(super::error::Error::Conflict(format!(
+            "Secret {}/{} has type {}, keysmith writes {}; a Secret keysmith does not own is never replaced, so it is left untouched",
+            desired.namespace,
+            desired.name,
+            secret.type_.as_deref().unwrap_or("Opaque"),
+            desired.type_
+        )));
     }
     let api = Api::<Secret>::namespaced(client.clone(), &desired.namespace);
     write(&api, &desired, existing)

@@ -1,9 +1,12 @@
 //! Slow generation (fresh DH primes, RSA 8192 keys) off the reconcile path: a reconcile
 //! starts a tracked task and returns at once; the task runs on a blocking thread, at most
 //! [`SlowTasks::slots`] at a time, and when it ends the resource is reconciled again to
-//! collect the result. A task is cancelled when its resource is deleted, when the resource
-//! asks for something else, when it runs past the timeout, and when the operator stops (a
-//! restart simply starts it again: nothing half-done is ever written).
+//! collect the result, which stays available until a reconcile that no longer needs it
+//! ([`SlowTasks::settle`]): a failed Secret write does not throw a finished generation
+//! away. A task is cancelled when its resource is deleted, when a reconcile of the resource
+//! does not ask for it any more, when it runs past the timeout, and when the operator stops
+//! (a restart simply starts it again: nothing half-done is ever written). Work that cannot
+//! be interrupted (an RSA key) runs to its end; its result is then discarded.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -15,6 +18,11 @@ use tokio::sync::Semaphore;
 
 use crate::material::MaterialError;
 use crate::material::progress::Progress;
+use crate::metrics::GenerateLabels;
+
+use super::context::Context;
+use super::outcome::task_owner;
+use super::resource::KeysmithResource;
 
 /// The resource a task generates for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -32,11 +40,11 @@ pub struct TaskOwner {
 pub enum Poll<T> {
     /// Still queued or running: a progress message for the `Generating` condition.
     Running(String),
-    /// Done (the result is handed over once; the task is forgotten).
+    /// Done: the result (a copy; the task keeps it until [`SlowTasks::settle`]).
     Finished(Result<T, MaterialError>),
 }
 
-type Output = Result<Box<dyn Any + Send>, MaterialError>;
+type Output = Result<Box<dyn Any + Send>, String>;
 
 enum State {
     Queued,
@@ -47,7 +55,6 @@ enum State {
 struct Task {
     uid: String,
     job: String,
-    created: Instant,
     progress: Arc<Progress>,
     state: Arc<Mutex<State>>,
 }
@@ -65,6 +72,35 @@ pub struct SlowTasks {
     slots: usize,
     timeout: Duration,
     wakeups: Mutex<HashMap<&'static str, UnboundedSender<(String, String)>>>,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+/// Polls the slow task `job` of `object` (see [`SlowTasks::poll`]), recording how long a
+/// successful run took in `keysmith_generate_duration_seconds{kind, algorithm}`.
+pub fn tracked<K, T, F>(ctx: &Context, object: &K, job: &str, algorithm: String, work: F) -> Poll<T>
+where
+    K: KeysmithResource,
+    T: Clone + Send + 'static,
+    F: FnOnce(&Progress) -> Result<T, MaterialError> + Send + 'static,
+{
+    let metrics = ctx.metrics.clone();
+    let uid = kube::ResourceExt::uid(object).unwrap_or_default();
+    ctx.slow
+        .poll(&task_owner(object), &uid, job, move |progress| {
+            let started = Instant::now();
+            let result = work(progress);
+            if result.is_ok() {
+                let labels = GenerateLabels {
+                    kind: K::KIND.into(),
+                    algorithm,
+                };
+                metrics
+                    .generate_duration
+                    .get_or_create(&labels)
+                    .observe(started.elapsed().as_secs_f64());
+            }
+            result
+        })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -81,6 +117,7 @@ impl SlowTasks {
             slots,
             timeout,
             wakeups: Mutex::new(HashMap::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -101,24 +138,25 @@ impl SlowTasks {
     /// first call starts it; a task of another job or an earlier object of the same name is
     /// cancelled and replaced. `job` names what is generated, in words (e.g. "4096-bit DH
     /// parameters"); `work` does it on a blocking thread, checking `Progress` as it can.
+    /// Once the operator is stopping, nothing new starts.
     pub fn poll<T, F>(&self, owner: &TaskOwner, uid: &str, job: &str, work: F) -> Poll<T>
     where
-        T: Send + 'static,
+        T: Clone + Send + 'static,
         F: FnOnce(&Progress) -> Result<T, MaterialError> + Send + 'static,
     {
         let mut tasks = lock(&self.tasks);
         if let Some(task) = tasks.get(owner) {
             if task.uid == uid && task.job == job {
-                match self.check(task) {
-                    Some(output) => {
-                        tasks.remove(owner);
-                        return Poll::Finished(downcast(output));
-                    }
-                    None => return Poll::Running(self.describe(task)),
-                }
+                return match self.check(task) {
+                    Some(output) => Poll::Finished(output),
+                    None => Poll::Running(self.describe(task)),
+                };
             }
             task.cancel();
             tasks.remove(owner);
+        }
+        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Poll::Running(format!("generating {job}: the operator is stopping"));
         }
         let task = self.start(owner.clone(), uid, job, work);
         let message = self.describe(&task);
@@ -126,24 +164,48 @@ impl SlowTasks {
         Poll::Running(message)
     }
 
-    /// The output of a finished task, or a timeout error for one running too long.
-    fn check(&self, task: &Task) -> Option<Output> {
-        let mut state = lock(&task.state);
-        if matches!(*state, State::Finished(_)) {
-            let State::Finished(output) = std::mem::replace(&mut *state, State::Queued) else {
-                return None;
-            };
-            return Some(output);
+    /// A copy of the output of a finished task, or a timeout error for one running too
+    /// long (cancelled; the next poll starts it again).
+    fn check<T: Clone + 'static>(&self, task: &Task) -> Option<Result<T, MaterialError>> {
+        let state = lock(&task.state);
+        match &*state {
+            State::Finished(Ok(output)) => {
+                Some(output.downcast_ref::<T>().cloned().ok_or_else(|| {
+                    MaterialError::Crypto("the generation task returned something else".into())
+                }))
+            }
+            State::Finished(Err(message)) => Some(Err(MaterialError::Crypto(message.clone()))),
+            State::Running(since) if since.elapsed() > self.timeout => {
+                drop(state);
+                task.cancel();
+                *lock(&task.state) = State::Finished(Err(format!(
+                    "generating {} did not finish within the timeout of {}",
+                    task.job,
+                    human(self.timeout)
+                )));
+                self.check(task)
+            }
+            _ => None,
         }
-        if task.created.elapsed() > self.timeout {
-            task.cancel();
-            return Some(Err(MaterialError::Crypto(format!(
-                "generating {} did not finish within the timeout of {}",
-                task.job,
-                human(self.timeout)
-            ))));
+    }
+
+    /// Called after every reconcile of `owner` that did not wait for a task: forgets its
+    /// task, cancelling one still running. With `failed` a finished result is kept for the
+    /// retry (the write that should have stored it failed).
+    pub fn settle(&self, owner: &TaskOwner, failed: bool) {
+        let mut tasks = lock(&self.tasks);
+        let Some(task) = tasks.get(owner) else {
+            return;
+        };
+        let finished = matches!(*lock(&task.state), State::Finished(Ok(_)));
+        if failed && finished {
+            return;
         }
-        None
+        if !finished {
+            tracing::info!(kind = owner.kind, namespace = %owner.namespace, name = %owner.name, job = %task.job, "slow generation cancelled: no longer needed");
+        }
+        task.cancel();
+        tasks.remove(owner);
     }
 
     fn start<T, F>(&self, owner: TaskOwner, uid: &str, job: &str, work: F) -> Task
@@ -167,14 +229,12 @@ impl SlowTasks {
             *lock(&task_state) = State::Running(Instant::now());
             let worker_progress = task_progress.clone();
             let output = tokio::task::spawn_blocking(move || {
-                work(&worker_progress).map(|t| Box::new(t) as Box<dyn Any + Send>)
+                work(&worker_progress)
+                    .map(|t| Box::new(t) as Box<dyn Any + Send>)
+                    .map_err(|e| e.to_string())
             })
             .await
-            .unwrap_or_else(|e| {
-                Err(MaterialError::Crypto(format!(
-                    "the generation task failed: {e}"
-                )))
-            });
+            .unwrap_or_else(|e| Err(format!("the generation task failed: {e}")));
             if task_progress.is_cancelled() {
                 return;
             }
@@ -186,7 +246,6 @@ impl SlowTasks {
         Task {
             uid: uid.to_owned(),
             job: job.to_owned(),
-            created: Instant::now(),
             progress,
             state,
         }
@@ -228,8 +287,10 @@ impl SlowTasks {
         });
     }
 
-    /// Cancels every task (the operator is stopping).
-    pub fn cancel_all(&self) {
+    /// The operator is stopping: cancels every task and starts no new one.
+    pub fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         for (_, task) in lock(&self.tasks).drain() {
             task.cancel();
         }
@@ -244,13 +305,6 @@ impl SlowTasks {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-fn downcast<T: 'static>(output: Output) -> Result<T, MaterialError> {
-    output?
-        .downcast::<T>()
-        .map(|b| *b)
-        .map_err(|_| MaterialError::Crypto("the generation task returned something else".into()))
 }
 
 /// `1h`, `2m10s`, `45s`.
@@ -282,7 +336,7 @@ mod tests {
         }
     }
 
-    async fn wait_finished<T: Send + 'static>(
+    async fn wait_finished<T: Clone + Send + 'static>(
         tasks: &SlowTasks,
         owner: &TaskOwner,
         job: &str,
@@ -311,7 +365,12 @@ mod tests {
             finished.next().await,
             Some(("ns".to_owned(), "a".to_owned()))
         );
-        assert!(tasks.is_empty(), "a collected task is forgotten");
+        // Until settled, the result stays (a failed write retries with it).
+        tasks.settle(&owner("a"), true);
+        let again: u32 = wait_finished(&tasks, &owner("a"), "job").await.unwrap();
+        assert_eq!(again, 42);
+        tasks.settle(&owner("a"), false);
+        assert!(tasks.is_empty(), "a settled task is forgotten");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,6 +432,32 @@ mod tests {
         rx.recv_timeout(Duration::from_secs(5)).unwrap();
         let value: u32 = wait_finished(&tasks, &owner("c"), "other").await.unwrap();
         assert_eq!(value, 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn settling_cancels_a_running_task_and_closing_starts_nothing() {
+        let tasks = SlowTasks::new(1, Duration::from_secs(60));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let _ = tasks.poll::<u32, _>(&owner("a"), "uid", "slow", move |p| {
+            let _ = started_tx.send(());
+            while !p.is_cancelled() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let _ = tx.send(());
+            Err(MaterialError::Crypto("cancelled".into()))
+        });
+        started_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        tasks.settle(&owner("a"), false);
+        rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(tasks.is_empty());
+        tasks.close();
+        let refused = tasks.poll::<u32, _>(&owner("b"), "uid", "job", |_| Ok(1));
+        assert!(
+            matches!(refused, Poll::Running(ref m) if m.contains("stopping")),
+            "{refused:?}"
+        );
+        assert!(tasks.is_empty(), "nothing starts once closed");
     }
 
     #[test]

@@ -133,6 +133,7 @@ impl OperatorProcess {
             .arg(format!("--health-bind-address=127.0.0.1:{health_port}"))
             .arg("--backoff-min=1s")
             .arg("--backoff-max=10s")
+            .arg("--generate-slots=1")
             .arg("--log-format=text")
             .env("KUBECONFIG", cp.operator_kubeconfig())
             .env("RUST_LOG", "trace")

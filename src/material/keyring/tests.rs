@@ -13,8 +13,8 @@ fn roundtrip(recipe: &Recipe) -> (Material, BTreeMap<String, Vec<u8>>) {
     let read = recipe.read(&data).unwrap();
     recipe.check(&read).unwrap();
     assert_eq!(
-        read.fingerprint().unwrap(),
-        made.fingerprint().unwrap(),
+        read.fingerprint(b"salt").unwrap(),
+        made.fingerprint(b"salt").unwrap(),
         "{recipe:?}: the fingerprint survives a write and read"
     );
     (read, data)
@@ -144,8 +144,30 @@ fn uftp_public_key_is_what_openssl_derives_from_the_private_key() {
 fn fingerprints_differ_between_materials_and_never_contain_them() {
     let (a, data) = roundtrip(&Recipe::Psk { length: 32 });
     let (b, _) = roundtrip(&Recipe::Psk { length: 32 });
-    assert_ne!(a.fingerprint().unwrap(), b.fingerprint().unwrap());
+    assert_ne!(
+        a.fingerprint(b"salt").unwrap(),
+        b.fingerprint(b"salt").unwrap()
+    );
     let hex = String::from_utf8(data[PSK_HEX].clone()).unwrap();
-    assert!(!a.fingerprint().unwrap().contains(&hex));
+    assert!(!a.fingerprint(b"salt").unwrap().contains(&hex));
+    // Secret material is fingerprinted with a keyed hash: another salt, another value;
+    // never the plain digest of the PSK.
+    assert_ne!(
+        a.fingerprint(b"salt").unwrap(),
+        a.fingerprint(b"pepper").unwrap()
+    );
+    let plain = crate::material::fingerprint::sha256_tagged(&data[PSK]);
+    assert!(
+        !a.fingerprint(b"salt")
+            .unwrap()
+            .ends_with(plain.trim_start_matches("SHA256:"))
+    );
+    assert!(a.fingerprint(b"salt").unwrap().starts_with("HMAC-SHA256:"));
+    let (dh, _) = roundtrip(&Recipe::Dh(DhRecipe::Group(DhGroup::ffdhe2048)));
+    assert_eq!(
+        dh.fingerprint(b"salt").unwrap(),
+        dh.fingerprint(b"pepper").unwrap(),
+        "public material needs no salt"
+    );
     assert!(!format!("{a:?}").contains(&hex), "Debug redacts the PSK");
 }

@@ -37,9 +37,9 @@ use super::secret::{
     Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, owned_data, read_selector,
     write_target,
 };
-use super::slow::{Poll, TaskOwner};
+use super::slow::{Poll, tracked};
 use super::status::time;
-use decide::{Decision, Inputs, IssuerState, SecretState, decide, renewal_time};
+use decide::{Decision, Inputs, IssueReason, IssuerState, SecretState, decide, renewal_time};
 
 /// The kind name.
 pub const KIND: &str = "CertificateKeyPair";
@@ -182,14 +182,20 @@ async fn reconcile_material(
             };
             let reuse_key = match reuse_key {
                 Some(key) => Some(key),
-                None => match slow_key(ckp, ctx)? {
+                None => match slow_key(ctx, ckp, key_kind(ckp)?)? {
                     SlowKey::NotSlow => None,
                     SlowKey::Ready(key) => Some(key),
                     SlowKey::Running(progress) => {
                         let current = ownership
                             .secret()
                             .and_then(|s| tls_material_from_secret(s, key_secret.as_ref()).ok());
-                        return Ok(still_generating(ckp, current, previous, token, progress));
+                        let serving = still_serving(&why, current, ctx.clock.now());
+                        let Some(material) = serving else {
+                            return Ok((Outcome::generating(progress), None));
+                        };
+                        let (mut outcome, material) = ready(ckp, material, previous, token);
+                        outcome.generating = Some(progress);
+                        return Ok((outcome, material));
                     }
                 },
             };
@@ -257,8 +263,8 @@ fn secret_state(
 }
 
 /// A new key that takes long (RSA 8192), generated as a tracked slow task.
-enum SlowKey {
-    /// Not a slow key: generated with the certificate.
+pub enum SlowKey {
+    /// Not a slow key: generate it with the certificate.
     NotSlow,
     /// The task finished.
     Ready(PrivateKey),
@@ -266,50 +272,49 @@ enum SlowKey {
     Running(String),
 }
 
-fn slow_key(ckp: &CertificateKeyPair, ctx: &Context) -> Result<SlowKey, Error> {
-    let kind = KeyKind::from_spec(ckp.spec.private_key.algorithm, ckp.spec.private_key.size)
-        .map_err(Error::Generate)?;
+/// A new key of `kind` for `object`: RSA 8192 as a tracked slow task.
+pub fn slow_key<K: KeysmithResource>(
+    ctx: &Context,
+    object: &K,
+    kind: KeyKind,
+) -> Result<SlowKey, Error> {
     if !kind.is_slow() {
         return Ok(SlowKey::NotSlow);
     }
-    let owner = TaskOwner {
-        kind: KIND,
-        namespace: namespace(ckp),
-        name: ckp.name_any(),
-    };
     let job = format!("an RSA {} key", kind.size());
-    let uid = ckp.uid().unwrap_or_default();
-    match ctx
-        .slow
-        .poll(&owner, &uid, &job, move |_| PrivateKey::generate(kind))
-    {
+    let algorithm = format!("{:?}-{}", kind.algorithm(), kind.size());
+    match tracked(ctx, object, &job, algorithm, move |_| {
+        PrivateKey::generate(kind)
+    }) {
         Poll::Running(progress) => Ok(SlowKey::Running(progress)),
         Poll::Finished(key) => key.map(SlowKey::Ready).map_err(Error::Generate),
     }
 }
 
-/// A slow key is being generated: Ready stays True on the current certificate while it is
-/// valid, else Ready=False with reason Generating; Generating=True either way.
-fn still_generating(
-    ckp: &CertificateKeyPair,
+/// The certificate that stays Ready while a new key is generated: the current one, when
+/// the new one is a renewal or rotation (not a spec change) and it has not expired.
+pub fn still_serving(
+    why: &IssueReason,
     current: Option<TlsMaterial>,
-    revision: i64,
-    token: Option<String>,
-    progress: String,
-) -> (Outcome, Option<TlsMaterial>) {
-    let now = std::time::SystemTime::now();
-    let valid = current.filter(|m| {
+    now: SystemTime,
+) -> Option<TlsMaterial> {
+    if !matches!(
+        why,
+        IssueReason::RenewalDue | IssueReason::RotationRequested
+    ) {
+        return None;
+    }
+    current.filter(|m| {
         m.chain
             .first()
             .and_then(|c| c.info().ok())
             .is_some_and(|i| i.not_after > now)
-    });
-    let Some(material) = valid else {
-        return (Outcome::generating(progress), None);
-    };
-    let (mut outcome, material) = ready(ckp, material, revision, token);
-    outcome.generating = Some(progress);
-    (outcome, material)
+    })
+}
+
+fn key_kind(ckp: &CertificateKeyPair) -> Result<KeyKind, Error> {
+    KeyKind::from_spec(ckp.spec.private_key.algorithm, ckp.spec.private_key.size)
+        .map_err(Error::Generate)
 }
 
 /// Generates the key (unless kept) and issues the certificate on a blocking thread.

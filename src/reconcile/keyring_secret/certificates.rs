@@ -23,7 +23,7 @@ use crate::reconcile::certificate_key_pair::decide::{
     Decision, Inputs, IssuerState, SecretState, decide, renewal_time,
 };
 use crate::reconcile::certificate_key_pair::{
-    NamespaceCheck, resolve_ca, tls_material_from_secret,
+    NamespaceCheck, SlowKey, resolve_ca, slow_key, still_serving, tls_material_from_secret,
 };
 use crate::reconcile::context::Context;
 use crate::reconcile::error::Error;
@@ -34,7 +34,6 @@ use crate::reconcile::resource::{
 use crate::reconcile::secret::{
     Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, write_target,
 };
-use crate::reconcile::slow::{Poll, TaskOwner};
 use crate::reconcile::status::time;
 
 use super::decide::{IssuerChoice, certificate_spec, issuer_choice};
@@ -201,7 +200,18 @@ async fn certificate(
                 (KeySource::Own, Some(key)) => key,
                 (KeySource::Own, None) => match new_key(krs, ctx, spec).await? {
                     Ok(key) => key,
-                    Err(progress) => return Ok((Outcome::generating(progress), None)),
+                    Err(progress) => {
+                        let current = ownership
+                            .secret()
+                            .and_then(|s| tls_material_from_secret(s, None).ok());
+                        let serving = still_serving(&why, current, ctx.clock.now());
+                        let Some(material) = serving else {
+                            return Ok((Outcome::generating(progress), None));
+                        };
+                        let (mut outcome, material) = ready(spec, material, previous, token);
+                        outcome.generating = Some(progress);
+                        return Ok((outcome, material));
+                    }
                 },
             };
             let signer = match &issuer {
@@ -288,21 +298,10 @@ async fn new_key(
     let kind = KeyKind::from_spec(spec.private_key.algorithm, spec.private_key.size)
         .map_err(Error::Generate)?;
     let label = format!("{:?}-{}", kind.algorithm(), kind.size());
-    if kind.is_slow() {
-        let owner = TaskOwner {
-            kind: KIND,
-            namespace: namespace(krs),
-            name: krs.name_any(),
-        };
-        let job = format!("an RSA {} key", kind.size());
-        let uid = krs.uid().unwrap_or_default();
-        return match ctx
-            .slow
-            .poll(&owner, &uid, &job, move |_| PrivateKey::generate(kind))
-        {
-            Poll::Running(progress) => Ok(Err(progress)),
-            Poll::Finished(key) => key.map(Ok).map_err(Error::Generate),
-        };
+    match slow_key(ctx, krs, kind)? {
+        SlowKey::Ready(key) => return Ok(Ok(key)),
+        SlowKey::Running(progress) => return Ok(Err(progress)),
+        SlowKey::NotSlow => {}
     }
     let started = Instant::now();
     let key = tokio::task::spawn_blocking(move || PrivateKey::generate(kind))

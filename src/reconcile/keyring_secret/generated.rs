@@ -16,6 +16,7 @@ use crate::api::keyring_secret::KeyringSecret;
 use crate::material::keyring::{Material, Recipe};
 use crate::material::parse::{Mismatch, certificates_from_pem};
 use crate::material::progress::Progress;
+use crate::material::random;
 use crate::material::ssh::{SshKeyKind, SshKeyPair, SshMaterial, SshOutput};
 use crate::material::ssh::{read_ssh_secret, ssh_secret_data};
 use crate::material::x509::{Certificate, TlsMaterial};
@@ -26,15 +27,14 @@ use crate::reconcile::error::Error;
 use crate::reconcile::outcome::Outcome;
 use crate::reconcile::resource::{namespace, publish, rotate_request, target_secret_name};
 use crate::reconcile::secret::{
-    Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, data_of, owned_data,
-    write_target,
+    GENERATED_AT_ANNOTATION, Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation,
+    data_of, generated_at, owned_data, write_target,
 };
-use crate::reconcile::slow::{Poll, TaskOwner};
-use crate::reconcile::ssh_key::GENERATED_AT_ANNOTATION;
+use crate::reconcile::slow::{Poll, tracked};
 use crate::reconcile::status::time;
 
 use super::decide::{Decision, Found, Inputs, Why, decide};
-use super::{KIND, KeyringMaterial};
+use super::{FINGERPRINT_SALT_ANNOTATION, KIND, KeyringMaterial};
 
 /// Suffix of the previous material's keys (rotation.keepPrevious).
 const PREVIOUS_SUFFIX: &str = ".previous";
@@ -62,8 +62,17 @@ pub trait Generated: Clone + Send + Sync + 'static {
     fn describe(&self) -> String;
     /// The metric label of the algorithm.
     fn algorithm(&self) -> String;
-    /// For the status.
-    fn wrap(material: Self::M) -> KeyringMaterial;
+    /// Whether rotation (`rotation.every`, `keysmith.dev/rotate`) makes new material (not for
+    /// a chain copied from its pkey_cert: that follows the pkey_cert's rotation).
+    fn rotates(&self) -> bool {
+        true
+    }
+    /// Whether the fingerprint is keyed with a salt kept on the Secret (secret material).
+    fn salted(&self) -> bool {
+        false
+    }
+    /// For the status; `salt` keys the fingerprint of secret material.
+    fn wrap(material: Self::M, salt: &str) -> KeyringMaterial;
 }
 
 impl Generated for Recipe {
@@ -104,8 +113,12 @@ impl Generated for Recipe {
         self.algorithm_label()
     }
 
-    fn wrap(material: Material) -> KeyringMaterial {
-        KeyringMaterial::Simple(material)
+    fn salted(&self) -> bool {
+        true
+    }
+
+    fn wrap(material: Material, salt: &str) -> KeyringMaterial {
+        KeyringMaterial::Simple(material, salt.to_owned())
     }
 }
 
@@ -170,7 +183,7 @@ impl Generated for SshPlan {
         format!("ssh-{:?}-{}", self.kind.algorithm(), self.kind.size())
     }
 
-    fn wrap(key: SshKeyPair) -> KeyringMaterial {
+    fn wrap(key: SshKeyPair, _: &str) -> KeyringMaterial {
         KeyringMaterial::Ssh(Box::new(key))
     }
 }
@@ -246,7 +259,11 @@ impl Generated for ChainPlan {
         "chain".to_owned()
     }
 
-    fn wrap(chain: Vec<Certificate>) -> KeyringMaterial {
+    fn rotates(&self) -> bool {
+        false
+    }
+
+    fn wrap(chain: Vec<Certificate>, _: &str) -> KeyringMaterial {
         KeyringMaterial::Chain(chain)
     }
 }
@@ -258,6 +275,7 @@ struct Settled<M> {
     rotation_token: Option<String>,
     generated_at: SystemTime,
     previous: BTreeMap<String, Vec<u8>>,
+    salt: String,
 }
 
 /// Decides, generates and writes the material of `plan`.
@@ -293,6 +311,7 @@ pub async fn reconcile<G: Generated>(
                 rotation_token: ownership.rotation_token(),
                 generated_at: generated_at(ownership.secret()).unwrap_or(now),
                 previous: kept_previous,
+                salt: kept_salt(&ownership)?,
             };
             (settled, None)
         }
@@ -303,6 +322,7 @@ pub async fn reconcile<G: Generated>(
                 rotation_token: rotate_request(krs).map(str::to_owned),
                 generated_at: now,
                 previous: BTreeMap::new(),
+                salt: new_salt()?,
             };
             let note = format!("adopted the existing material of Secret {qualified}");
             (settled, Some(("Adopted", note)))
@@ -327,6 +347,7 @@ pub async fn reconcile<G: Generated>(
                 rotation_token: rotate_request(krs).map(str::to_owned),
                 generated_at: now,
                 previous,
+                salt: new_salt()?,
             };
             let note = format!(
                 "generated {} into Secret {qualified}: {}",
@@ -354,11 +375,13 @@ async fn decide_off_thread<G: Generated>(
     now: SystemTime,
 ) -> Result<Decision<G::M>, Error> {
     let own_name = format!("{KIND}/{}", krs.name_any());
-    let state = SecretSnapshot::of(ownership, &own_name);
+    let state = SecretSnapshot::of(ownership, &own_name, plan.secret_type());
     let plan = plan.clone();
-    let rotate = rotate_request(krs).map(str::to_owned);
-    let rotate_at =
-        rotation_every(krs).and_then(|every| Some(generated_at(ownership.secret())? + every));
+    let rotates = plan.rotates();
+    let rotate = rotate_request(krs).filter(|_| rotates).map(str::to_owned);
+    let rotate_at = rotation_every(krs)
+        .filter(|_| rotates)
+        .and_then(|every| Some(generated_at(ownership.secret())? + every));
     let existing_secret = krs.spec.target.existing_secret;
     let qualified = qualified.to_owned();
     tokio::task::spawn_blocking(move || {
@@ -394,7 +417,7 @@ enum SecretSnapshot {
 }
 
 impl SecretSnapshot {
-    fn of(ownership: &Ownership, own_name: &str) -> Self {
+    fn of(ownership: &Ownership, own_name: &str, secret_type: &str) -> Self {
         match ownership {
             Ownership::Absent => Self::Absent,
             Ownership::Owned(secret) => Self::Owned {
@@ -403,7 +426,13 @@ impl SecretSnapshot {
                 generated_at: generated_at(Some(secret)),
             },
             Ownership::Foreign { secret, owner } => Self::Foreign {
-                data: data_of(secret),
+                // Only a Secret of the type keysmith writes can be adopted (a type cannot
+                // change without deleting the Secret).
+                data: if secret.type_.as_deref().unwrap_or("Opaque") == secret_type {
+                    data_of(secret)
+                } else {
+                    BTreeMap::new()
+                },
                 owner: owner.clone().filter(|o| o != own_name),
             },
         }
@@ -444,17 +473,10 @@ async fn generate<G: Generated>(
 ) -> Result<Generation<G::M>, Error> {
     let started = Instant::now();
     let result = if plan.is_slow() {
-        let owner = TaskOwner {
-            kind: KIND,
-            namespace: namespace(krs),
-            name: krs.name_any(),
-        };
         let work = plan.clone();
-        let uid = krs.uid().unwrap_or_default();
-        match ctx
-            .slow
-            .poll(&owner, &uid, &plan.describe(), move |p| work.make(p))
-        {
+        match tracked(ctx, krs, &plan.describe(), plan.algorithm(), move |p| {
+            work.make(p)
+        }) {
             Poll::Running(progress) => return Ok(Generation::Running(progress)),
             Poll::Finished(result) => result,
         }
@@ -498,6 +520,7 @@ fn still_generating<G: Generated>(
         rotation_token: ownership.rotation_token(),
         generated_at: generated_at(ownership.secret()).unwrap_or_else(SystemTime::now),
         previous: BTreeMap::new(),
+        salt: kept_salt(ownership).unwrap_or_default(),
     };
     let (mut outcome, material) = ready::<G>(krs, settled);
     outcome.generating = Some(progress);
@@ -509,7 +532,7 @@ fn ready<G: Generated>(
     krs: &KeyringSecret,
     settled: Settled<G::M>,
 ) -> (Outcome, Option<KeyringMaterial>) {
-    let material = G::wrap(settled.material);
+    let material = G::wrap(settled.material, &settled.salt);
     let (reason, message) = match (&material, settled.revision) {
         (_, 0) => (reason::ADOPTED, "adopted".to_owned()),
         (KeyringMaterial::Chain(chain), _) => (
@@ -523,7 +546,10 @@ fn ready<G: Generated>(
     outcome.revision = Some(settled.revision);
     outcome.rotation_token = settled.rotation_token;
     outcome.generated_at = Some(settled.generated_at);
-    outcome.next_rotation = rotation_every(krs).map(|every| settled.generated_at + every);
+    let copied = matches!(material, KeyringMaterial::Chain(_));
+    outcome.next_rotation = rotation_every(krs)
+        .filter(|_| !copied)
+        .map(|every| settled.generated_at + every);
     (outcome, Some(material))
 }
 
@@ -536,11 +562,21 @@ fn keep_previous(krs: &KeyringSecret) -> bool {
     krs.spec.rotation.as_ref().is_some_and(|r| r.keep_previous)
 }
 
-/// When the material was generated: the Secret's `keysmith.dev/generated-at`.
-pub fn generated_at(secret: Option<&Secret>) -> Option<SystemTime> {
-    let text = annotation(secret?, GENERATED_AT_ANNOTATION)?;
-    let timestamp: jiff::Timestamp = text.parse().ok()?;
-    Some(SystemTime::from(timestamp))
+/// A new fingerprint salt: 16 random bytes, hex.
+fn new_salt() -> Result<String, Error> {
+    let bytes = random::psk(16).map_err(Error::Generate)?;
+    Ok(random::hex(&bytes).expose().to_owned())
+}
+
+/// The fingerprint salt on our Secret, or a new one.
+fn kept_salt(ownership: &Ownership) -> Result<String, Error> {
+    match ownership
+        .secret()
+        .and_then(|s| annotation(s, FINGERPRINT_SALT_ANNOTATION))
+    {
+        Some(salt) => Ok(salt),
+        None => new_salt(),
+    }
 }
 
 /// The `<key>.previous` entries of existing data, without the suffix.
@@ -580,9 +616,12 @@ async fn write<G: Generated>(
         GENERATED_AT_ANNOTATION.to_owned(),
         time(settled.generated_at).0.to_string(),
     );
+    if plan.salted() {
+        annotations.insert(FINGERPRINT_SALT_ANNOTATION.to_owned(), settled.salt.clone());
+    }
     let content = TargetContent {
         type_: plan.secret_type(),
-        fingerprint: G::wrap(settled.material.clone()).fingerprint(),
+        fingerprint: G::wrap(settled.material.clone(), &settled.salt).fingerprint(),
         revision: settled.revision,
         rotation_token: settled.rotation_token.clone(),
         annotations,

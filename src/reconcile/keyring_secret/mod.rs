@@ -35,6 +35,9 @@ pub const KIND: &str = "KeyringSecret";
 pub const KEYRING_ID_ANNOTATION: &str = "keysmith.dev/keyring-id";
 /// `spec.note`, on the target Secret.
 pub const NOTE_ANNOTATION: &str = "keysmith.dev/note";
+/// The random key of the fingerprint of secret material (psk, openvpn, remote_access), on
+/// the target Secret: only readers of the Secret can test guesses against the fingerprint.
+pub const FINGERPRINT_SALT_ANNOTATION: &str = "keysmith.dev/fingerprint-salt";
 
 impl KeysmithResource for KeyringSecret {
     const KIND: &'static str = KIND;
@@ -56,8 +59,8 @@ impl KeysmithResource for KeyringSecret {
 /// What a KeyringSecret's Secret holds, for the status.
 #[derive(Clone, Debug)]
 pub enum KeyringMaterial {
-    /// psk, dhparam, openvpn, remote_access, uftp.
-    Simple(Material),
+    /// psk, dhparam, openvpn, remote_access, uftp, with the salt of its fingerprint.
+    Simple(Material, String),
     /// ssh_private.
     Ssh(Box<SshKeyPair>),
     /// pkey_cert, cert_single: a certificate (and for pkey_cert its key).
@@ -71,7 +74,7 @@ impl KeyringMaterial {
     /// leaf certificate's DER, the rest as [`Material::fingerprint`].
     pub fn fingerprint(&self) -> String {
         match self {
-            Self::Simple(m) => m.fingerprint().unwrap_or_default(),
+            Self::Simple(m, salt) => m.fingerprint(salt.as_bytes()).unwrap_or_default(),
             Self::Ssh(key) => key.fingerprint_sha256(),
             Self::Certificate(m) => leaf_fingerprint(&m.chain),
             Self::Chain(chain) => leaf_fingerprint(chain),

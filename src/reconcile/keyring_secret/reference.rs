@@ -81,17 +81,30 @@ fn choose<'a>(candidates: &'a [KeyringSecret], id: &str) -> Option<&'a KeyringSe
     oldest(candidates.iter().filter(|k| k.name_any() == id).collect())
 }
 
-/// Looks up the pkey_cert `id` for `krs` and reads its key and chain.
-pub async fn pkey_cert(ctx: &Context, krs: &KeyringSecret, id: &str) -> Result<Found, Error> {
-    let ns = namespace(krs);
-    let all = Api::<KeyringSecret>::namespaced(ctx.client.clone(), &ns)
+/// The KeyringSecrets of `ns`: from the controller's cache, else from the API server.
+async fn candidates(ctx: &Context, ns: &str) -> Result<Vec<KeyringSecret>, Error> {
+    if let Some(cache) = ctx.keyring_cache.get() {
+        return Ok(cache
+            .state()
+            .iter()
+            .filter(|k| k.namespace().as_deref() == Some(ns))
+            .map(|k| k.as_ref().clone())
+            .collect());
+    }
+    Api::<KeyringSecret>::namespaced(ctx.client.clone(), ns)
         .list(&ListParams::default())
         .await
+        .map(|list| list.items)
         .map_err(|source| Error::Read {
             what: format!("the KeyringSecrets of namespace {ns}"),
             source,
-        })?
-        .items;
+        })
+}
+
+/// Looks up the pkey_cert `id` for `krs` and reads its key and chain.
+pub async fn pkey_cert(ctx: &Context, krs: &KeyringSecret, id: &str) -> Result<Found, Error> {
+    let ns = namespace(krs);
+    let all = candidates(ctx, &ns).await?;
     let not_found = |message| Found::Unavailable {
         reason: reason::REFERENCE_NOT_FOUND,
         message,
@@ -112,9 +125,24 @@ pub async fn pkey_cert(ctx: &Context, krs: &KeyringSecret, id: &str) -> Result<F
         reason: reason::REFERENCE_NOT_READY,
         message,
     };
-    if !is_ready_for_current_spec(chosen) {
-        return Ok(not_ready(format!("pkey_cert {reference} is not Ready")));
-    }
+    // The cache may lag the watch event that brought us here: ask the API server before
+    // reporting the pkey_cert as not Ready.
+    let fresh;
+    let chosen = if is_ready_for_current_spec(chosen) {
+        chosen
+    } else {
+        fresh = Api::<KeyringSecret>::namespaced(ctx.client.clone(), &ns)
+            .get_opt(&chosen.name_any())
+            .await
+            .map_err(|source| Error::Read {
+                what: reference.clone(),
+                source,
+            })?;
+        match &fresh {
+            Some(current) if is_ready_for_current_spec(current) => current,
+            _ => return Ok(not_ready(format!("pkey_cert {reference} is not Ready"))),
+        }
+    };
     let secret_name = target_secret_name(chosen);
     let secret = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
         .get_opt(&secret_name)

@@ -27,8 +27,8 @@ use super::resource::{
     target_secret_name,
 };
 use super::secret::{
-    Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, data_of, owned_data,
-    read_selector, write_target,
+    GENERATED_AT_ANNOTATION, Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation,
+    data_of, generated_at, owned_data, read_selector, write_target,
 };
 use super::status::time;
 use decide::{
@@ -38,9 +38,6 @@ use decide::{
 
 /// The kind name.
 pub const KIND: &str = "SshKey";
-/// When the key was generated (RFC 3339), on the target Secret: `rotation.every` counts from
-/// here.
-pub const GENERATED_AT_ANNOTATION: &str = "keysmith.dev/generated-at";
 const PREVIOUS_SUFFIX: &str = ".previous";
 
 impl KeysmithResource for SshKey {
@@ -270,12 +267,6 @@ fn secret_state(
             material: read_ssh_secret(&data_of(secret), passphrase).ok(),
         },
     }
-}
-
-fn generated_at(secret: Option<&Secret>) -> Option<SystemTime> {
-    let text = annotation(secret?, GENERATED_AT_ANNOTATION)?;
-    let timestamp: jiff::Timestamp = text.parse().ok()?;
-    Some(SystemTime::from(timestamp))
 }
 
 fn keep_previous(key: &SshKey) -> bool {
