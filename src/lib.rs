@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod http;
+pub mod kmip;
 pub mod material;
 pub mod metrics;
 pub mod reconcile;
