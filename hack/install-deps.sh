@@ -12,12 +12,16 @@ declare -A apt_packages=(
   [/usr/sbin/sshd]=openssh-server
   [openvpn]=openvpn
   [htpasswd]=apache2-utils
+  [python3]=python3
 )
 
 missing=()
 for cmd in "${!apt_packages[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ] || missing+=("${apt_packages[$cmd]}")
 done
+# The KMIP tests run PyKMIP in a virtualenv (hack/kmip/venv.sh): `python3 -m venv` needs
+# ensurepip, which Debian ships separately in python3-venv (with the pip wheel it installs).
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -21,7 +21,7 @@ export KEYSMITH_CONTROLPLANE_BIN
 # Processes of the control plane and operator binaries the tests start. Those running before
 # the tests (e.g. hack/controlplane/up.sh in another terminal) are not ours to judge.
 control_plane_pids() {
-  { pgrep -f "^$KEYSMITH_CONTROLPLANE_BIN/" || true; pgrep -f "^$CARGO_TARGET_DIR/debug/keysmith run" || true; } | sort
+  { pgrep -f "^$KEYSMITH_CONTROLPLANE_BIN/" || true; pgrep -f "^$CARGO_TARGET_DIR/debug/keysmith run" || true; pgrep -f "hack/kmip/run_server.py" || true; } | sort
 }
 before=$(control_plane_pids)
 
