@@ -6,6 +6,7 @@ pub mod dh;
 pub mod encode;
 pub mod fingerprint;
 pub mod keyring;
+pub mod kms;
 pub mod parse;
 pub mod pkcs12;
 pub mod pkey;

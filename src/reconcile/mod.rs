@@ -4,7 +4,9 @@
 pub mod certificate_key_pair;
 pub mod context;
 pub mod error;
+pub mod key_manager;
 pub mod keyring_secret;
+pub mod kms_auth_key;
 pub mod outcome;
 pub mod resource;
 pub mod run;

@@ -16,7 +16,9 @@ use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
 use crate::api::certificate_key_pair::CertificateKeyPair;
+use crate::api::key_manager::KeyManager;
 use crate::api::keyring_secret::{KeyringSecret, KeyringSecretType};
+use crate::api::kms_auth_key::KmsAuthKey;
 use crate::api::ssh_key::{SshKey, SshKeyType};
 use crate::http::{self, Probes};
 use crate::metrics::Metrics;
@@ -24,7 +26,9 @@ use crate::metrics::Metrics;
 use super::certificate_key_pair::key_store::{self, KEY_OWNER_ANNOTATION};
 use super::certificate_key_pair::{self as ckp, issuer_key};
 use super::context::{Context, Settings};
+use super::key_manager as km;
 use super::keyring_secret::{self as krs, decide::IssuerChoice, decide::issuer_choice, refers_to};
+use super::kms_auth_key as kms;
 use super::outcome::{error_policy, reconcile};
 use super::secret::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION};
 use super::slow::{SlowTasks, TaskOwner};
@@ -100,6 +104,18 @@ pub async fn run_until(
     let (ssh_controller, ssh_store) = ssh_key_controller(&client, &config);
     let (krs_controller, krs_store) = keyring_secret_controller(&client, &config, &ctx);
     let _ = ctx.keyring_cache.set(krs_store.clone());
+    let (kms_controller, kms_store) = kms_auth_key_controller(&client, &config);
+    let (km_controller, km_store) = key_manager_controller(&client, &config);
+    let kmip = futures::future::join(
+        kms_controller
+            .graceful_shutdown_on(stopped())
+            .run(kms::reconcile, kms::error_policy, ctx.clone())
+            .for_each(log_stream_error),
+        km_controller
+            .graceful_shutdown_on(stopped())
+            .run(km::reconcile, km::error_policy, ctx.clone())
+            .for_each(log_stream_error),
+    );
     let controllers = futures::future::join3(
         ckp_controller
             .graceful_shutdown_on(stopped())
@@ -118,6 +134,8 @@ pub async fn run_until(
         certificates: ckp_store,
         ssh_keys: ssh_store,
         keyring: krs_store,
+        kms_keys: kms_store,
+        key_managers: km_store,
     };
     let pruning = prune_metrics(probes.metrics.clone(), stores.clone(), stopped());
     let orphans = cancel_orphaned_tasks(ctx.clone(), stores.clone(), stopped());
@@ -125,13 +143,20 @@ pub async fn run_until(
         let probes = probes.clone();
         let stores = stores.clone();
         async move {
-            let synced = futures::future::join3(
+            let synced = futures::future::join5(
                 stores.certificates.wait_until_ready(),
                 stores.ssh_keys.wait_until_ready(),
                 stores.keyring.wait_until_ready(),
+                stores.kms_keys.wait_until_ready(),
+                stores.key_managers.wait_until_ready(),
             )
             .await;
-            if synced.0.is_ok() && synced.1.is_ok() && synced.2.is_ok() {
+            if synced.0.is_ok()
+                && synced.1.is_ok()
+                && synced.2.is_ok()
+                && synced.3.is_ok()
+                && synced.4.is_ok()
+            {
                 probes.ready.store(true, Ordering::Relaxed);
                 tracing::info!("caches synced; ready");
             }
@@ -157,6 +182,7 @@ pub async fn run_until(
     tracing::info!(version = env!("CARGO_PKG_VERSION"), namespace = ?config.namespace, "keysmith started");
     tokio::join!(
         controllers,
+        kmip,
         readiness,
         endpoints,
         sweeper,
@@ -351,6 +377,78 @@ fn keyring_signed_by(
         .collect()
 }
 
+/// The KmsAuthKey controller: its own resources, the Secrets it writes, and its KeyManagers
+/// (a manager enabled, given servers or a higher limit reaches every key that refers to it;
+/// so does a key of the same manager going away, which may make room for another).
+fn kms_auth_key_controller(
+    client: &Client,
+    config: &RunConfig,
+) -> (Controller<KmsAuthKey>, Store<KmsAuthKey>) {
+    let (primary, store) = primary::<KmsAuthKey>(client, config.namespace.as_deref());
+    let managers = scoped::<KeyManager>(client, config.namespace.as_deref());
+    let siblings = scoped::<KmsAuthKey>(client, config.namespace.as_deref());
+    let (by_manager, by_sibling) = (store.clone(), store.clone());
+    let controller = Controller::for_stream(primary, store.clone())
+        .with_config(controller::Config::default().concurrency(config.concurrency))
+        .watches_stream(
+            owned_secrets(client, config.namespace.as_deref()),
+            |secret| owner_of(&secret, kms::KIND),
+        )
+        .watches(
+            managers,
+            watcher::Config::default().any_semantic(),
+            move |manager| keys_of(&by_manager, &manager.namespace(), &manager.name_any()),
+        )
+        .watches(
+            siblings,
+            watcher::Config::default().any_semantic(),
+            move |key: KmsAuthKey| {
+                keys_of(
+                    &by_sibling,
+                    &key.namespace(),
+                    &key.spec.key_manager_ref.name,
+                )
+                .into_iter()
+                .filter(|k| k.name != key.name_any())
+                .collect::<Vec<_>>()
+            },
+        );
+    (controller, store)
+}
+
+/// The KmsAuthKeys of `namespace` that refer to KeyManager `manager`.
+fn keys_of(
+    store: &Store<KmsAuthKey>,
+    namespace: &Option<String>,
+    manager: &str,
+) -> Vec<ObjectRef<KmsAuthKey>> {
+    store
+        .state()
+        .iter()
+        .filter(|k| k.namespace() == *namespace && k.spec.key_manager_ref.name == manager)
+        .map(|k| ObjectRef::from(k.as_ref()))
+        .collect()
+}
+
+/// The KeyManager controller: its own resources (rechecked every minute) and the KmsAuthKeys
+/// that refer to them (the count in the status).
+fn key_manager_controller(
+    client: &Client,
+    config: &RunConfig,
+) -> (Controller<KeyManager>, Store<KeyManager>) {
+    let (primary, store) = primary::<KeyManager>(client, config.namespace.as_deref());
+    let keys = scoped::<KmsAuthKey>(client, config.namespace.as_deref());
+    let controller = Controller::for_stream(primary, store.clone())
+        .with_config(controller::Config::default().concurrency(config.concurrency))
+        .watches(keys, watcher::Config::default().any_semantic(), |key| {
+            Some(
+                ObjectRef::new(&key.spec.key_manager_ref.name)
+                    .within(&key.namespace().unwrap_or_default()),
+            )
+        });
+    (controller, store)
+}
+
 /// The SshKeys whose certificate.authorityRef names `ca`.
 fn certified_by(store: &Store<SshKey>, ca: &SshKey) -> Vec<ObjectRef<SshKey>> {
     if ca.spec.key_type != SshKeyType::CA {
@@ -372,7 +470,8 @@ fn certified_by(store: &Store<SshKey>, ca: &SshKey) -> Vec<ObjectRef<SshKey>> {
 }
 
 /// The watch of a controller's own resources, cached in the returned store, passing on only
-/// changes of the spec (generation) or of annotations (`keysmith.dev/rotate`). The status
+/// changes of the spec (generation), of annotations (`keysmith.dev/rotate`) or of finalizers
+/// (the KmsAuthKey finalizer is added by one reconcile, the next one does the work). The status
 /// keysmith writes does not trigger another reconcile, so a failing resource is retried
 /// with its backoff rather than by its own status write.
 fn primary<K>(
@@ -400,7 +499,9 @@ where
     .reflect(writer)
     .applied_objects()
     .predicate_filter(
-        predicates::generation.combine(predicates::annotations),
+        predicates::generation
+            .combine(predicates::annotations)
+            .combine(predicates::finalizers),
         PredicateConfig::default(),
     );
     (stream, store)
@@ -461,6 +562,8 @@ struct Stores {
     certificates: Store<CertificateKeyPair>,
     ssh_keys: Store<SshKey>,
     keyring: Store<KeyringSecret>,
+    kms_keys: Store<KmsAuthKey>,
+    key_managers: Store<KeyManager>,
 }
 
 fn cached<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<Arc<K>>
@@ -488,6 +591,9 @@ async fn prune_metrics(
             });
             metrics.prune(krs::KIND, |o| {
                 cached(&stores.keyring, &o.namespace, &o.name).is_some()
+            });
+            metrics.prune(kms::KIND, |o| {
+                cached(&stores.kms_keys, &o.namespace, &o.name).is_some()
             });
         }
     };

@@ -446,6 +446,25 @@ fn merge<V>(
     merged
 }
 
+/// Reads the target Secret of `object` and who owns it; also returns
+/// `<namespace>/<name>` of the Secret for messages.
+pub async fn read_target<K: KeysmithResource>(
+    client: &kube::Client,
+    object: &K,
+) -> Result<(Ownership, String), super::error::Error> {
+    let ns = namespace(object);
+    let name = target_secret_name(object);
+    let existing = Api::<Secret>::namespaced(client.clone(), &ns)
+        .get_opt(&name)
+        .await
+        .map_err(|source| super::error::Error::Read {
+            what: format!("Secret {ns}/{name}"),
+            source,
+        })?;
+    let uid = kube::ResourceExt::uid(object).unwrap_or_default();
+    Ok((Ownership::of(existing, &uid), format!("{ns}/{name}")))
+}
+
 /// What a controller wants in its target Secret.
 #[derive(Debug)]
 pub struct TargetContent {

@@ -11,6 +11,8 @@ mod controlplane;
 mod examples;
 mod harness;
 mod keyring_secret;
+mod kmip_server;
+mod kms;
 mod operator_binary;
 mod secrets_stay_secret;
 mod ssh_key;

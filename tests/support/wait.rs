@@ -114,6 +114,25 @@ where
     .await
 }
 
+/// Waits until `name` no longer exists (finalizers done).
+pub async fn gone<K>(client: &Client, namespace: &str, name: &str, timeout: Duration)
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+{
+    let api = Api::<K>::namespaced(client.clone(), namespace);
+    let deadline = Instant::now() + timeout;
+    while api.get_opt(name).await.expect("get resource").is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "{namespace}/{name} still exists after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The data of Secret `name` (panics when absent).
 pub async fn secret_data(
     client: &Client,

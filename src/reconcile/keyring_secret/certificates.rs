@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::events::EventType;
 
 use crate::api::certificate_key_pair::{CertificateKeyPairSpec, KeyUsage};
@@ -28,11 +27,9 @@ use crate::reconcile::certificate_key_pair::{
 use crate::reconcile::context::Context;
 use crate::reconcile::error::Error;
 use crate::reconcile::outcome::Outcome;
-use crate::reconcile::resource::{
-    is_ready_for_current_spec, namespace, publish, rotate_request, target_secret_name,
-};
+use crate::reconcile::resource::{is_ready_for_current_spec, namespace, publish, rotate_request};
 use crate::reconcile::secret::{
-    Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, write_target,
+    Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, read_target, write_target,
 };
 use crate::reconcile::status::time;
 
@@ -141,16 +138,7 @@ async fn certificate(
     annotations: BTreeMap<String, String>,
 ) -> Result<Reconciled, Error> {
     let ns = namespace(krs);
-    let secret_name = target_secret_name(krs);
-    let existing = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
-        .get_opt(&secret_name)
-        .await
-        .map_err(|source| Error::Read {
-            what: format!("Secret {ns}/{secret_name}"),
-            source,
-        })?;
-    let ownership = Ownership::of(existing, &krs.uid().unwrap_or_default());
-    let qualified = format!("{ns}/{secret_name}");
+    let (ownership, qualified) = read_target(&ctx.client, krs).await?;
     let decision = decide(Inputs {
         spec,
         rotate_request: rotate_request(krs),
@@ -227,7 +215,7 @@ async fn certificate(
                 why.describe()
             );
             publish(ctx, krs, EventType::Normal, why.event_reason(), note).await;
-            tracing::info!(name = %krs.name_any(), namespace = %ns, secret = %secret_name, revision, "keyring certificate issued");
+            tracing::info!(name = %krs.name_any(), namespace = %ns, secret = %qualified, revision, "keyring certificate issued");
             Ok(result)
         }
         Decision::Conflict(message) => {

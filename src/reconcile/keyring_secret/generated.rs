@@ -6,9 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::events::EventType;
 
 use crate::api::common::{ConditionStatus, reason};
@@ -25,10 +23,10 @@ use crate::metrics::GenerateLabels;
 use crate::reconcile::context::Context;
 use crate::reconcile::error::Error;
 use crate::reconcile::outcome::Outcome;
-use crate::reconcile::resource::{namespace, publish, rotate_request, target_secret_name};
+use crate::reconcile::resource::{namespace, publish, rotate_request};
 use crate::reconcile::secret::{
     GENERATED_AT_ANNOTATION, Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation,
-    data_of, generated_at, owned_data, write_target,
+    data_of, generated_at, owned_data, read_target, write_target,
 };
 use crate::reconcile::slow::{Poll, tracked};
 use crate::reconcile::status::time;
@@ -286,16 +284,7 @@ pub async fn reconcile<G: Generated>(
     annotations: BTreeMap<String, String>,
 ) -> Result<(Outcome, Option<KeyringMaterial>), Error> {
     let ns = namespace(krs);
-    let secret_name = target_secret_name(krs);
-    let existing = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
-        .get_opt(&secret_name)
-        .await
-        .map_err(|source| Error::Read {
-            what: format!("Secret {ns}/{secret_name}"),
-            source,
-        })?;
-    let ownership = Ownership::of(existing, &krs.uid().unwrap_or_default());
-    let qualified = format!("{ns}/{secret_name}");
+    let (ownership, qualified) = read_target(&ctx.client, krs).await?;
     let now = ctx.clock.now();
     let decision = decide_off_thread(krs, &plan, &ownership, &qualified, now).await?;
     let existing_data = ownership.secret().map(owned_data).unwrap_or_default();
@@ -360,7 +349,7 @@ pub async fn reconcile<G: Generated>(
     write(krs, ctx, &plan, &ownership, &settled, annotations).await?;
     if let Some((event, note)) = event {
         publish(ctx, krs, EventType::Normal, event, note).await;
-        tracing::info!(name = %krs.name_any(), namespace = %ns, secret = %secret_name, revision = settled.revision, "keyring secret written");
+        tracing::info!(name = %krs.name_any(), namespace = %ns, secret = %qualified, revision = settled.revision, "keyring secret written");
     }
     Ok(ready::<G>(krs, settled))
 }

@@ -1,0 +1,556 @@
+//! The KmsAuthKey controller (api.md section 5): the key (id, tag, passphrase) is decided and
+//! written to its Secret first, then registered on every server of the KeyManager. A
+//! finalizer revokes and destroys the server objects when the resource is deleted.
+
+pub mod decide;
+mod servers;
+
+pub use servers::probe;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{self, Event as Finalizer};
+
+use crate::api::common::{CommonStatus, ConditionStatus, Target, reason};
+use crate::api::key_manager::KeyManager;
+use crate::api::kms_auth_key::{
+    KmsAuthKey, KmsAuthKeyServerStatus, KmsAuthKeyStatus, PushState, ServerObjectsPolicy,
+};
+use crate::material::{SecretBytes, SecretString, kms, random};
+use crate::reconcile::keyring_secret::decide::{Decision, Found, Inputs, decide};
+
+use super::context::Context;
+use super::error::Error;
+use super::outcome::{MaterialController, Outcome, common_status};
+use super::resource::{KeysmithResource, namespace, publish, rotate_request};
+use super::secret::{
+    GENERATED_AT_ANNOTATION, Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation,
+    data_of, generated_at, read_selector, read_target, write_target,
+};
+use super::status::time;
+use decide::{
+    AuthKey, ServerPlan, Wanted, WantedPassphrase, admit, readiness, replaced_object, server_plan,
+};
+
+/// The kind name.
+pub const KIND: &str = "KmsAuthKey";
+/// The finalizer that removes the key from the servers before the resource goes.
+pub const FINALIZER: &str = "keysmith.dev/server-objects";
+/// Secret key of the passphrase.
+pub const PASSPHRASE: &str = "passphrase";
+/// Secret key of the key id.
+pub const KEY_ID: &str = "key-id";
+/// Secret key of the key tag.
+pub const KEY_TAG: &str = "key-tag";
+/// The random key of the passphrase's fingerprint, on the Secret.
+const FINGERPRINT_SALT_ANNOTATION: &str = "keysmith.dev/fingerprint-salt";
+
+impl KeysmithResource for KmsAuthKey {
+    const KIND: &'static str = KIND;
+    type Status = KmsAuthKeyStatus;
+
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+
+    fn common(&self) -> Option<&CommonStatus> {
+        self.status.as_ref().map(|s| &s.common)
+    }
+
+    fn target(&self) -> &Target {
+        &self.spec.target
+    }
+}
+
+/// What a reconcile ends with, for the status.
+#[derive(Clone, Debug)]
+pub struct Pushed {
+    key: AuthKey,
+    salt: String,
+    servers: Vec<KmsAuthKeyServerStatus>,
+}
+
+impl MaterialController for KmsAuthKey {
+    type Material = Pushed;
+
+    fn reconcile_material(
+        &self,
+        ctx: &Context,
+    ) -> impl std::future::Future<Output = Result<(Outcome, Option<Pushed>), Error>> + Send {
+        reconcile_material(self, ctx)
+    }
+
+    fn status_of(
+        &self,
+        outcome: &Outcome,
+        material: Option<&Pushed>,
+        now: SystemTime,
+    ) -> KmsAuthKeyStatus {
+        let mut status = KmsAuthKeyStatus {
+            common: common_status(self, outcome, now),
+            ..KmsAuthKeyStatus::default()
+        };
+        if let Some(pushed) = material {
+            status.common.fingerprint = Some(fingerprint(&pushed.key.passphrase, &pushed.salt));
+            status.key_id = Some(pushed.key.key_id.clone());
+            status.key_tag = Some(pushed.key.key_tag.clone());
+            status.servers = pushed.servers.clone();
+        }
+        status
+    }
+}
+
+/// `HMAC-SHA256:<hex>` of the passphrase keyed with the salt kept on the Secret: only
+/// readers of the Secret can test guesses of a brought passphrase against it.
+fn fingerprint(passphrase: &SecretString, salt: &str) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, salt.as_bytes());
+    let tag = aws_lc_rs::hmac::sign(&key, passphrase.expose().as_bytes());
+    let hex = random::hex(&SecretBytes::new(tag.as_ref().to_vec()));
+    format!("HMAC-SHA256:{}", hex.expose())
+}
+
+/// The controller's reconcile: the finalizer around the shared reconcile.
+pub async fn reconcile(
+    key: Arc<KmsAuthKey>,
+    ctx: Arc<Context>,
+) -> Result<Action, finalizer::Error<Error>> {
+    let api = Api::<KmsAuthKey>::namespaced(ctx.client.clone(), &namespace(key.as_ref()));
+    finalizer::finalizer(&api, FINALIZER, key, |event| async {
+        match event {
+            Finalizer::Apply(key) => super::outcome::reconcile(key, ctx.clone()).await,
+            Finalizer::Cleanup(key) => cleanup(&key, &ctx).await,
+        }
+    })
+    .await
+}
+
+/// The error policy: the shared backoff.
+pub fn error_policy(
+    key: Arc<KmsAuthKey>,
+    error: &finalizer::Error<Error>,
+    ctx: Arc<Context>,
+) -> Action {
+    tracing::warn!(kind = KIND, name = %key.name_any(), namespace = %namespace(key.as_ref()), %error, "reconcile failed");
+    Action::requeue(
+        ctx.backoff
+            .next_delay(&super::resource::backoff_key(key.as_ref())),
+    )
+}
+
+async fn reconcile_material(
+    key: &KmsAuthKey,
+    ctx: &Context,
+) -> Result<(Outcome, Option<Pushed>), Error> {
+    let ns = namespace(key);
+    let manager_name = &key.spec.key_manager_ref.name;
+    let manager = Api::<KeyManager>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(manager_name)
+        .await
+        .map_err(|source| Error::Read {
+            what: format!("KeyManager {ns}/{manager_name}"),
+            source,
+        })?;
+    let position = position_among_keys(ctx, key).await?;
+    if let Err(refusal) = admit(manager.as_ref(), &format!("{ns}/{manager_name}"), position) {
+        return Ok((Outcome::not_ready(refusal.reason, refusal.message), None));
+    }
+    let Some(manager) = manager else {
+        return Ok((
+            Outcome::not_ready(
+                reason::REFERENCE_NOT_FOUND,
+                format!("KeyManager {ns}/{manager_name} not found"),
+            ),
+            None,
+        ));
+    };
+    let brought = match &key.spec.passphrase_secret_ref {
+        Some(selector) => {
+            let passphrase = read_selector(&ctx.client, &ns, selector, "passphrase").await?;
+            if let Err(why) = kms::check_passphrase(passphrase.expose().as_bytes()) {
+                let message = format!(
+                    "passphraseSecretRef {}/{}: {why}",
+                    selector.name, selector.key
+                );
+                return Ok((Outcome::not_ready(reason::INVALID_SPEC, message), None));
+            }
+            Some(passphrase)
+        }
+        None => None,
+    };
+    let wanted = Wanted::of(&key.spec, brought);
+    let (settled, event) = match settle_key(key, ctx, &wanted).await? {
+        Settling::Conflict(message) => {
+            return Ok((Outcome::not_ready(reason::SECRET_CONFLICT, message), None));
+        }
+        Settling::Settled(settled, event) => (settled, event),
+    };
+    if let Some((reason, note)) = event {
+        publish(ctx, key, EventType::Normal, reason, note).await;
+    }
+    let servers = push_everywhere(key, ctx, &manager, &settled.key).await;
+    let (ready, ready_reason, message) = readiness(&servers);
+    let mut outcome = if ready {
+        Outcome::ready(ready_reason, message)
+    } else {
+        Outcome::not_ready(ready_reason, message)
+    };
+    // Retry the servers that failed, with backoff, while Ready stays True on the others.
+    outcome.failed = servers.iter().any(|s| s.state != PushState::Registered);
+    outcome.revision = Some(settled.revision);
+    outcome.rotation_token = settled.rotation_token.clone();
+    outcome.generated_at = Some(settled.generated_at);
+    outcome.next_rotation = rotation_every(key).map(|every| settled.generated_at + every);
+    if outcome.ready.status == ConditionStatus::True && !outcome.failed {
+        tracing::debug!(name = %key.name_any(), namespace = %ns, "authentication key registered everywhere");
+    }
+    Ok((
+        outcome,
+        Some(Pushed {
+            key: settled.key,
+            salt: settled.salt,
+            servers,
+        }),
+    ))
+}
+
+/// This key's place (0-based) among the KmsAuthKeys of its namespace that refer to the same
+/// KeyManager, by creation time then name: the first `maxAuthKeys` are admitted.
+async fn position_among_keys(ctx: &Context, key: &KmsAuthKey) -> Result<usize, Error> {
+    let ns = namespace(key);
+    let keys = Api::<KmsAuthKey>::namespaced(ctx.client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::Read {
+            what: format!("the KmsAuthKeys of namespace {ns}"),
+            source,
+        })?
+        .items;
+    let mut same: Vec<(Option<jiff::Timestamp>, String)> = keys
+        .iter()
+        .filter(|k| k.spec.key_manager_ref.name == key.spec.key_manager_ref.name)
+        .filter(|k| k.metadata.deletion_timestamp.is_none())
+        .map(|k| (k.creation_timestamp().map(|t| t.0), k.name_any()))
+        .collect();
+    same.sort();
+    let own = (key.creation_timestamp().map(|t| t.0), key.name_any());
+    Ok(same.iter().position(|k| *k == own).unwrap_or(same.len()))
+}
+
+/// The key as written to the Secret.
+struct Settled {
+    key: AuthKey,
+    salt: String,
+    revision: i64,
+    rotation_token: Option<String>,
+    generated_at: SystemTime,
+}
+
+enum Settling {
+    Settled(Settled, Option<(&'static str, String)>),
+    Conflict(String),
+}
+
+/// Decides the key from the Secret and the spec, generates when needed, writes the Secret.
+async fn settle_key(key: &KmsAuthKey, ctx: &Context, wanted: &Wanted) -> Result<Settling, Error> {
+    let _ns = namespace(key);
+    let (ownership, qualified) = read_target(&ctx.client, key).await?;
+    let now = ctx.clock.now();
+    let own_name = format!("{KIND}/{}", key.name_any());
+    let found = match &ownership {
+        Ownership::Absent => Found::Absent,
+        Ownership::Owned(secret) => Found::Owned {
+            material: read_key(&data_of(secret)),
+            rotation_token: annotation(secret, ROTATION_TOKEN_ANNOTATION),
+            generated_at: generated_at(Some(secret)),
+        },
+        Ownership::Foreign { secret, owner } => Found::Foreign {
+            owner: owner.clone().filter(|o| *o != own_name),
+            material: read_key(&data_of(secret)).ok(),
+        },
+    };
+    let rotate_at =
+        rotation_every(key).and_then(|every| Some(generated_at(ownership.secret())? + every));
+    let decision = decide(
+        Inputs {
+            found,
+            rotate_request: rotate_request(key),
+            rotate_at,
+            existing_secret: key.spec.target.existing_secret,
+            now,
+            secret_name: &qualified,
+        },
+        |k| wanted.check(k),
+    );
+    let salt_of = |ownership: &Ownership| {
+        ownership
+            .secret()
+            .and_then(|s| annotation(s, FINGERPRINT_SALT_ANNOTATION))
+    };
+    let (settled, event) = match decision {
+        Decision::Conflict(message) => return Ok(Settling::Conflict(message)),
+        Decision::Keep(k) => (
+            Settled {
+                key: k,
+                salt: match salt_of(&ownership) {
+                    Some(salt) => salt,
+                    None => new_salt()?,
+                },
+                revision: ownership.revision(),
+                rotation_token: ownership.rotation_token(),
+                generated_at: generated_at(ownership.secret()).unwrap_or(now),
+            },
+            None,
+        ),
+        Decision::Adopt(k) => (
+            Settled {
+                key: k,
+                salt: new_salt()?,
+                revision: 0,
+                rotation_token: rotate_request(key).map(str::to_owned),
+                generated_at: now,
+            },
+            Some((
+                "Adopted",
+                format!("adopted the authentication key in Secret {qualified}"),
+            )),
+        ),
+        Decision::Generate { why, .. } => {
+            let new_key = AuthKey {
+                key_id: match &wanted.key_id {
+                    Some(id) => id.clone(),
+                    None => kms::key_id().map_err(Error::Generate)?,
+                },
+                key_tag: wanted.key_tag.clone(),
+                passphrase: match &wanted.passphrase {
+                    WantedPassphrase::Brought(p) => p.clone(),
+                    WantedPassphrase::Generated(length) => {
+                        kms::passphrase(*length).map_err(Error::Generate)?
+                    }
+                },
+            };
+            let note = format!(
+                "generated an authentication key into Secret {qualified}: {}",
+                why.describe()
+            );
+            (
+                Settled {
+                    key: new_key,
+                    salt: new_salt()?,
+                    revision: ownership.revision() + 1,
+                    rotation_token: rotate_request(key).map(str::to_owned),
+                    generated_at: now,
+                },
+                Some((why.event_reason(), note)),
+            )
+        }
+    };
+    write_secret(key, ctx, &ownership, &settled).await?;
+    Ok(Settling::Settled(settled, event))
+}
+
+fn read_key(data: &BTreeMap<String, Vec<u8>>) -> Result<AuthKey, String> {
+    let text = |k: &str| {
+        let bytes = data.get(k).ok_or_else(|| format!("{k} is missing"))?;
+        String::from_utf8(bytes.clone()).map_err(|_| format!("{k} is not UTF-8 text"))
+    };
+    let passphrase = SecretString::new(text(PASSPHRASE)?);
+    kms::check_passphrase(passphrase.expose().as_bytes())?;
+    let key_id = text(KEY_ID)?;
+    kms::check_key_id(&key_id)?;
+    Ok(AuthKey {
+        key_id,
+        key_tag: text(KEY_TAG)?,
+        passphrase,
+    })
+}
+
+async fn write_secret(
+    key: &KmsAuthKey,
+    ctx: &Context,
+    ownership: &Ownership,
+    settled: &Settled,
+) -> Result<(), Error> {
+    let bytes = |s: &str| SecretBytes::new(s.as_bytes().to_vec());
+    let data = BTreeMap::from([
+        (
+            PASSPHRASE.to_owned(),
+            bytes(settled.key.passphrase.expose()),
+        ),
+        (KEY_ID.to_owned(), bytes(&settled.key.key_id)),
+        (KEY_TAG.to_owned(), bytes(&settled.key.key_tag)),
+    ]);
+    let annotations = BTreeMap::from([
+        (
+            GENERATED_AT_ANNOTATION.to_owned(),
+            time(settled.generated_at).0.to_string(),
+        ),
+        (FINGERPRINT_SALT_ANNOTATION.to_owned(), settled.salt.clone()),
+    ]);
+    let content = TargetContent {
+        type_: "Opaque",
+        fingerprint: fingerprint(&settled.key.passphrase, &settled.salt),
+        revision: settled.revision,
+        rotation_token: settled.rotation_token.clone(),
+        annotations,
+        data,
+    };
+    write_target(&ctx.client, key, ownership, content).await
+}
+
+fn new_salt() -> Result<String, Error> {
+    let bytes = random::psk(16).map_err(Error::Generate)?;
+    Ok(random::hex(&bytes).expose().to_owned())
+}
+
+fn rotation_every(key: &KmsAuthKey) -> Option<std::time::Duration> {
+    let every = key.spec.rotation.as_ref()?.every.as_ref()?;
+    Some(std::time::Duration::from(*every))
+}
+
+fn keep_previous(key: &KmsAuthKey) -> bool {
+    key.spec.rotation.as_ref().is_some_and(|r| r.keep_previous)
+}
+
+/// Registers the key on every server that does not have it yet (Locate before Register:
+/// never a duplicate), then destroys the objects of a replaced key there.
+async fn push_everywhere(
+    key: &KmsAuthKey,
+    ctx: &Context,
+    manager: &KeyManager,
+    auth: &AuthKey,
+) -> Vec<KmsAuthKeyServerStatus> {
+    let previous = key
+        .status
+        .as_ref()
+        .map(|s| s.servers.as_slice())
+        .unwrap_or_default();
+    let previous_key_id = key.status.as_ref().and_then(|s| s.key_id.as_deref());
+    let ns = namespace(key);
+    let attempts = manager.spec.servers.iter().map(|server| {
+        let ns = ns.clone();
+        async move {
+            let plan = server_plan(previous_key_id, previous, &auth.key_id, &server.name);
+            if let ServerPlan::Done { unique_identifier } = plan {
+                let kept = previous.iter().find(|s| s.name == server.name).cloned();
+                return kept.unwrap_or(KmsAuthKeyServerStatus {
+                    name: server.name.clone(),
+                    state: PushState::Registered,
+                    unique_identifier: Some(unique_identifier),
+                    message: String::new(),
+                    last_attempt_time: None,
+                });
+            }
+            let attempt = time(ctx.clock.now());
+            match servers::push(ctx, &ns, server, auth).await {
+                Ok(uid) => {
+                    if let Some(old) = replaced_object(previous_key_id, previous, &auth.key_id, &server.name)
+                        && !keep_previous(key)
+                        && old != uid
+                        && let Err(e) = servers::remove(ctx, &ns, server, &[old]).await
+                    {
+                        tracing::warn!(server = %server.name, error = %e, "destroying the replaced key failed");
+                    }
+                    KmsAuthKeyServerStatus {
+                        name: server.name.clone(),
+                        state: PushState::Registered,
+                        unique_identifier: Some(uid),
+                        message: String::new(),
+                        last_attempt_time: Some(attempt),
+                    }
+                }
+                Err(message) => KmsAuthKeyServerStatus {
+                    name: server.name.clone(),
+                    state: PushState::Failed,
+                    unique_identifier: None,
+                    message,
+                    last_attempt_time: Some(attempt),
+                },
+            }
+        }
+    });
+    futures::future::join_all(attempts).await
+}
+
+/// How long deletion waits for unreachable servers before it releases the resource.
+const CLEANUP_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Deletion: revoke and destroy the key's objects on every server (unless Retain); a server
+/// that stays unreachable past [`CLEANUP_GRACE`] is reported in a Warning Event and given up.
+async fn cleanup(key: &KmsAuthKey, ctx: &Context) -> Result<Action, Error> {
+    if key.spec.server_objects == ServerObjectsPolicy::Retain {
+        return Ok(Action::await_change());
+    }
+    let ns = namespace(key);
+    let manager_name = &key.spec.key_manager_ref.name;
+    let manager = Api::<KeyManager>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(manager_name)
+        .await
+        .map_err(|source| Error::Read {
+            what: format!("KeyManager {ns}/{manager_name}"),
+            source,
+        })?;
+    let Some(manager) = manager else {
+        let note = format!(
+            "KeyManager {ns}/{manager_name} is gone: the key's server objects cannot be destroyed and are left in place"
+        );
+        publish(ctx, key, EventType::Warning, "CleanupFailed", note).await;
+        return Ok(Action::await_change());
+    };
+    let status = key.status.as_ref();
+    let key_id = status.and_then(|s| s.key_id.clone());
+    let mut failures = Vec::new();
+    for server in &manager.spec.servers {
+        let recorded: Vec<String> = status
+            .iter()
+            .flat_map(|s| &s.servers)
+            .filter(|s| s.name == server.name)
+            .filter_map(|s| s.unique_identifier.clone())
+            .collect();
+        let found = match &key_id {
+            Some(id) => servers::locate(ctx, &ns, server, id).await,
+            None => Ok(Vec::new()),
+        };
+        let mut objects = recorded;
+        match found {
+            Ok(found) => objects.extend(found),
+            Err(e) => {
+                failures.push(format!("{}: {e}", server.name));
+                continue;
+            }
+        }
+        objects.sort();
+        objects.dedup();
+        if let Err(e) = servers::remove(ctx, &ns, server, &objects).await {
+            failures.push(format!("{}: {e}", server.name));
+        }
+    }
+    if failures.is_empty() {
+        tracing::info!(name = %key.name_any(), namespace = %ns, "authentication key removed from every server");
+        return Ok(Action::await_change());
+    }
+    let deleting_for = key
+        .metadata
+        .deletion_timestamp
+        .as_ref()
+        .and_then(|t| ctx.clock.now().duration_since(SystemTime::from(t.0)).ok())
+        .unwrap_or_default();
+    if deleting_for >= CLEANUP_GRACE {
+        let note = format!(
+            "gave up destroying the key's server objects after {}s: {}",
+            deleting_for.as_secs(),
+            failures.join("; ")
+        );
+        publish(ctx, key, EventType::Warning, "CleanupFailed", note).await;
+        return Ok(Action::await_change());
+    }
+    Err(Error::Reference(format!(
+        "destroying the key's server objects failed: {}",
+        failures.join("; ")
+    )))
+}

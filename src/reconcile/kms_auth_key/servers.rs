@@ -1,0 +1,146 @@
+//! Talking to the KMIP servers of a KeyManager: a client from the server's Secrets, and the
+//! idempotent push (Locate by name before Register), removal (Revoke, then Destroy) and
+//! reachability probe the controllers need. Errors are messages for the status: they name
+//! the server and the KMIP result, never the passphrase.
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+
+use crate::api::key_manager::KmipServer;
+use crate::kmip::{
+    KmipClient, KmipClientConfig, KmipError, ResultReason, RevocationReasonCode, State,
+};
+use crate::material::SecretBytes;
+use crate::reconcile::context::Context;
+use crate::reconcile::secret::read_selector;
+
+use super::decide::AuthKey;
+
+/// A client for `server`, with the CA and client certificate from its Secrets in `ns`.
+async fn client(ctx: &Context, ns: &str, server: &KmipServer) -> Result<KmipClient, String> {
+    let ca = read_selector(&ctx.client, ns, &server.ca_secret_ref, "KMIP server CA")
+        .await
+        .map_err(|e| e.to_string())?;
+    let tls_name = &server.client_certificate_secret_ref.name;
+    let tls = Api::<Secret>::namespaced(ctx.client.clone(), ns)
+        .get_opt(tls_name)
+        .await
+        .map_err(|e| format!("reading the client certificate Secret {ns}/{tls_name}: {e}"))?
+        .ok_or_else(|| format!("client certificate Secret {ns}/{tls_name} not found"))?;
+    let field = |key: &str| {
+        tls.data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|b| b.0.clone())
+            .ok_or_else(|| format!("client certificate Secret {ns}/{tls_name} has no {key}"))
+    };
+    let mut config = KmipClientConfig::new(
+        server.address.clone(),
+        ca.expose().as_bytes().to_vec(),
+        field("tls.crt")?,
+        SecretBytes::new(field("tls.key")?),
+    );
+    config.server_name = server.server_name.clone();
+    KmipClient::new(&config).map_err(|e| e.to_string())
+}
+
+/// Checks that `server` answers a KMIP request over mutual TLS.
+pub async fn probe(ctx: &Context, ns: &str, server: &KmipServer) -> Result<(), String> {
+    let client = client(ctx, ns, server).await?;
+    client.probe().await.map(drop).map_err(|e| e.to_string())
+}
+
+/// Makes sure `key` is registered (and active) on `server` under its key id and returns the
+/// object's unique identifier. An object of that name holding the same passphrase is taken
+/// as is (a retry after a crash between Register and the status write); one holding another
+/// passphrase is never replaced.
+pub async fn push(
+    ctx: &Context,
+    ns: &str,
+    server: &KmipServer,
+    key: &AuthKey,
+) -> Result<String, String> {
+    let client = client(ctx, ns, server).await?;
+    let passphrase = SecretBytes::new(key.passphrase.expose().as_bytes().to_vec());
+    let found = client
+        .locate_by_name(&key.key_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    for uid in &found {
+        let stored = client.get_secret(uid).await.map_err(|e| e.to_string())?;
+        if stored == passphrase {
+            activate_if_pre_active(&client, uid).await?;
+            return Ok(uid.clone());
+        }
+    }
+    if !found.is_empty() {
+        return Err(format!(
+            "server {} already holds an object named after key id {} with another passphrase; it is not replaced",
+            server.name, key.key_id
+        ));
+    }
+    let uid = client
+        .register_secret_password(&key.key_id, &passphrase)
+        .await
+        .map_err(|e| e.to_string())?;
+    client.activate(&uid).await.map_err(|e| e.to_string())?;
+    Ok(uid)
+}
+
+fn is_item_not_found(error: &KmipError) -> bool {
+    matches!(error, KmipError::OperationFailed { failure, .. }
+        if failure.reason() == Some(ResultReason::ItemNotFound))
+}
+
+async fn activate_if_pre_active(client: &KmipClient, uid: &str) -> Result<(), String> {
+    match client.state(uid).await.map_err(|e| e.to_string())? {
+        State::PreActive => client.activate(uid).await.map_err(|e| e.to_string()),
+        _ => Ok(()),
+    }
+}
+
+/// The unique identifiers of the objects named `key_id` on `server`.
+pub async fn locate(
+    ctx: &Context,
+    ns: &str,
+    server: &KmipServer,
+    key_id: &str,
+) -> Result<Vec<String>, String> {
+    let client = client(ctx, ns, server).await?;
+    client
+        .locate_by_name(key_id)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Revokes (when active) and destroys `objects` on `server`.
+pub async fn remove(
+    ctx: &Context,
+    ns: &str,
+    server: &KmipServer,
+    objects: &[String],
+) -> Result<(), String> {
+    if objects.is_empty() {
+        return Ok(());
+    }
+    let client = client(ctx, ns, server).await?;
+    for uid in objects {
+        let state = match client.state(uid).await {
+            Ok(state) => state,
+            // Already gone (destroyed by an earlier attempt or by someone else).
+            Err(e) if is_item_not_found(&e) => continue,
+            Err(e) => return Err(e.to_string()),
+        };
+        if matches!(state, State::Destroyed | State::DestroyedCompromised) {
+            continue;
+        }
+        if state == State::Active {
+            client
+                .revoke(uid, RevocationReasonCode::CessationOfOperation)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        client.destroy(uid).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
