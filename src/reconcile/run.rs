@@ -402,7 +402,12 @@ fn kms_auth_key_controller(
         .watches(
             siblings,
             watcher::Config::default().any_semantic(),
+            // Only a key going away can make room for another: status writes of the other
+            // keys must not re-run this one (that would bypass its backoff).
             move |key: KmsAuthKey| {
+                if key.metadata.deletion_timestamp.is_none() {
+                    return Vec::new();
+                }
                 keys_of(
                     &by_sibling,
                     &key.namespace(),
@@ -441,10 +446,13 @@ fn key_manager_controller(
     let controller = Controller::for_stream(primary, store.clone())
         .with_config(controller::Config::default().concurrency(config.concurrency))
         .watches(keys, watcher::Config::default().any_semantic(), |key| {
-            Some(
+            // The count changes when a key appears (no status yet) or goes away; the keys'
+            // own status writes must not re-probe the servers.
+            let counted = key.status.is_none() || key.metadata.deletion_timestamp.is_some();
+            counted.then(|| {
                 ObjectRef::new(&key.spec.key_manager_ref.name)
-                    .within(&key.namespace().unwrap_or_default()),
-            )
+                    .within(&key.namespace().unwrap_or_default())
+            })
         });
     (controller, store)
 }

@@ -104,15 +104,13 @@ impl Wanted {
         }
     }
 
-    /// Whether `key` satisfies the spec.
+    /// Whether `key` satisfies the spec. The tag is not part of the key: a new tag is
+    /// written without generating a new key.
     pub fn check(&self, key: &AuthKey) -> Result<(), Mismatch> {
         if let Some(id) = &self.key_id
             && *id != key.key_id
         {
             return Err(Mismatch("the key id differs from spec.keyId".to_owned()));
-        }
-        if self.key_tag != key.key_tag {
-            return Err(Mismatch("the key tag differs from spec.keyTag".to_owned()));
         }
         match &self.passphrase {
             WantedPassphrase::Brought(p) if p != &key.passphrase => Err(Mismatch(
@@ -144,11 +142,11 @@ pub enum ServerPlan {
 }
 
 /// For each server, whether the current key still needs pushing: a server whose previous
-/// status shows this key id registered is done.
+/// status shows it registered is done, when the previous status was for this very key
+/// (`same_key`: same key id and passphrase fingerprint).
 pub fn server_plan(
-    previous_key_id: Option<&str>,
+    same_key: bool,
     previous: &[KmsAuthKeyServerStatus],
-    key_id: &str,
     server: &str,
 ) -> ServerPlan {
     let registered = previous
@@ -156,28 +154,9 @@ pub fn server_plan(
         .find(|s| s.name == server && s.state == PushState::Registered)
         .and_then(|s| s.unique_identifier.clone());
     match registered {
-        Some(unique_identifier) if previous_key_id == Some(key_id) => {
-            ServerPlan::Done { unique_identifier }
-        }
+        Some(unique_identifier) if same_key => ServerPlan::Done { unique_identifier },
         _ => ServerPlan::Push,
     }
-}
-
-/// The objects of an earlier key to destroy on `server` once the new key is registered
-/// there: its unique identifier from the previous status, when the key id changed.
-pub fn replaced_object(
-    previous_key_id: Option<&str>,
-    previous: &[KmsAuthKeyServerStatus],
-    key_id: &str,
-    server: &str,
-) -> Option<String> {
-    if previous_key_id.is_none_or(|id| id == key_id) {
-        return None;
-    }
-    previous
-        .iter()
-        .find(|s| s.name == server)
-        .and_then(|s| s.unique_identifier.clone())
 }
 
 /// The Ready condition from the servers' states: registered everywhere → `Registered`

@@ -34,9 +34,7 @@ use super::secret::{
     data_of, generated_at, read_selector, read_target, write_target,
 };
 use super::status::time;
-use decide::{
-    AuthKey, ServerPlan, Wanted, WantedPassphrase, admit, readiness, replaced_object, server_plan,
-};
+use decide::{AuthKey, ServerPlan, Wanted, WantedPassphrase, admit, readiness, server_plan};
 
 /// The kind name.
 pub const KIND: &str = "KmsAuthKey";
@@ -50,6 +48,11 @@ pub const KEY_ID: &str = "key-id";
 pub const KEY_TAG: &str = "key-tag";
 /// The random key of the passphrase's fingerprint, on the Secret.
 const FINGERPRINT_SALT_ANNOTATION: &str = "keysmith.dev/fingerprint-salt";
+/// The key id of a replaced key whose server objects are destroyed once the new key is
+/// registered, on the Secret (it survives a restart and a server that is down).
+const RETIRED_KEY_ANNOTATION: &str = "keysmith.dev/retired-key-id";
+/// Suffix of the previous key's Secret keys (rotation.keepPrevious).
+const PREVIOUS_SUFFIX: &str = ".previous";
 
 impl KeysmithResource for KmsAuthKey {
     const KIND: &'static str = KIND;
@@ -96,11 +99,22 @@ impl MaterialController for KmsAuthKey {
             common: common_status(self, outcome, now),
             ..KmsAuthKeyStatus::default()
         };
-        if let Some(pushed) = material {
-            status.common.fingerprint = Some(fingerprint(&pushed.key.passphrase, &pushed.salt));
-            status.key_id = Some(pushed.key.key_id.clone());
-            status.key_tag = Some(pushed.key.key_tag.clone());
-            status.servers = pushed.servers.clone();
+        match material {
+            Some(pushed) => {
+                status.common.fingerprint = Some(fingerprint(&pushed.key.passphrase, &pushed.salt));
+                status.key_id = Some(pushed.key.key_id.clone());
+                status.key_tag = Some(pushed.key.key_tag.clone());
+                status.servers = pushed.servers.clone();
+            }
+            // Refused or failed before pushing: what the servers hold is still recorded
+            // (deletion destroys it).
+            None => {
+                if let Some(previous) = &self.status {
+                    status.key_id = previous.key_id.clone();
+                    status.key_tag = previous.key_tag.clone();
+                    status.servers = previous.servers.clone();
+                }
+            }
         }
         status
     }
@@ -161,11 +175,9 @@ async fn reconcile_material(
         return Ok((Outcome::not_ready(refusal.reason, refusal.message), None));
     }
     let Some(manager) = manager else {
+        // admit() refuses a missing manager.
         return Ok((
-            Outcome::not_ready(
-                reason::REFERENCE_NOT_FOUND,
-                format!("KeyManager {ns}/{manager_name} not found"),
-            ),
+            Outcome::not_ready(reason::REFERENCE_NOT_FOUND, String::new()),
             None,
         ));
     };
@@ -193,7 +205,7 @@ async fn reconcile_material(
     if let Some((reason, note)) = event {
         publish(ctx, key, EventType::Normal, reason, note).await;
     }
-    let servers = push_everywhere(key, ctx, &manager, &settled.key).await;
+    let servers = push_everywhere(key, ctx, &manager, &settled).await;
     let (ready, ready_reason, message) = readiness(&servers);
     let mut outcome = if ready {
         Outcome::ready(ready_reason, message)
@@ -249,16 +261,19 @@ struct Settled {
     revision: i64,
     rotation_token: Option<String>,
     generated_at: SystemTime,
+    /// The previous key, kept in the Secret (keepPrevious).
+    previous: Option<AuthKey>,
+    /// A replaced key id whose server objects are to be destroyed.
+    retired: Option<String>,
 }
 
 enum Settling {
-    Settled(Settled, Option<(&'static str, String)>),
+    Settled(Box<Settled>, Option<(&'static str, String)>),
     Conflict(String),
 }
 
 /// Decides the key from the Secret and the spec, generates when needed, writes the Secret.
 async fn settle_key(key: &KmsAuthKey, ctx: &Context, wanted: &Wanted) -> Result<Settling, Error> {
-    let _ns = namespace(key);
     let (ownership, qualified) = read_target(&ctx.client, key).await?;
     let now = ctx.clock.now();
     let own_name = format!("{KIND}/{}", key.name_any());
@@ -294,19 +309,28 @@ async fn settle_key(key: &KmsAuthKey, ctx: &Context, wanted: &Wanted) -> Result<
     };
     let (settled, event) = match decision {
         Decision::Conflict(message) => return Ok(Settling::Conflict(message)),
-        Decision::Keep(k) => (
-            Settled {
-                key: k,
-                salt: match salt_of(&ownership) {
-                    Some(salt) => salt,
-                    None => new_salt()?,
+        Decision::Keep(mut k) => {
+            // The tag is kept in the Secret only; changing it needs no new key.
+            k.key_tag.clone_from(&wanted.key_tag);
+            let data = ownership.secret().map(data_of).unwrap_or_default();
+            (
+                Settled {
+                    key: k,
+                    salt: match salt_of(&ownership) {
+                        Some(salt) => salt,
+                        None => new_salt()?,
+                    },
+                    revision: ownership.revision(),
+                    rotation_token: ownership.rotation_token(),
+                    generated_at: generated_at(ownership.secret()).unwrap_or(now),
+                    previous: read_previous(&data),
+                    retired: ownership
+                        .secret()
+                        .and_then(|s| annotation(s, RETIRED_KEY_ANNOTATION)),
                 },
-                revision: ownership.revision(),
-                rotation_token: ownership.rotation_token(),
-                generated_at: generated_at(ownership.secret()).unwrap_or(now),
-            },
-            None,
-        ),
+                None,
+            )
+        }
         Decision::Adopt(k) => (
             Settled {
                 key: k,
@@ -314,6 +338,8 @@ async fn settle_key(key: &KmsAuthKey, ctx: &Context, wanted: &Wanted) -> Result<
                 revision: 0,
                 rotation_token: rotate_request(key).map(str::to_owned),
                 generated_at: now,
+                previous: None,
+                retired: None,
             },
             Some((
                 "Adopted",
@@ -334,6 +360,18 @@ async fn settle_key(key: &KmsAuthKey, ctx: &Context, wanted: &Wanted) -> Result<
                     }
                 },
             };
+            // The key being replaced (if our Secret held one): destroyed on the servers once
+            // the new one is registered, or with keepPrevious kept until the next rotation.
+            let data = match &ownership {
+                Ownership::Owned(secret) => data_of(secret),
+                _ => BTreeMap::new(),
+            };
+            let old = read_key(&data).ok();
+            let (previous, retired) = if keep_previous(key) {
+                (old, read_previous(&data).map(|p| p.key_id))
+            } else {
+                (None, old.map(|o| o.key_id))
+            };
             let note = format!(
                 "generated an authentication key into Secret {qualified}: {}",
                 why.describe()
@@ -345,18 +383,30 @@ async fn settle_key(key: &KmsAuthKey, ctx: &Context, wanted: &Wanted) -> Result<
                     revision: ownership.revision() + 1,
                     rotation_token: rotate_request(key).map(str::to_owned),
                     generated_at: now,
+                    previous,
+                    retired,
                 },
                 Some((why.event_reason(), note)),
             )
         }
     };
     write_secret(key, ctx, &ownership, &settled).await?;
-    Ok(Settling::Settled(settled, event))
+    Ok(Settling::Settled(Box::new(settled), event))
 }
 
 fn read_key(data: &BTreeMap<String, Vec<u8>>) -> Result<AuthKey, String> {
+    read_key_with(data, "")
+}
+
+/// The previous key kept under `<key>.previous`, if any.
+fn read_previous(data: &BTreeMap<String, Vec<u8>>) -> Option<AuthKey> {
+    read_key_with(data, PREVIOUS_SUFFIX).ok()
+}
+
+fn read_key_with(data: &BTreeMap<String, Vec<u8>>, suffix: &str) -> Result<AuthKey, String> {
     let text = |k: &str| {
-        let bytes = data.get(k).ok_or_else(|| format!("{k} is missing"))?;
+        let k = format!("{k}{suffix}");
+        let bytes = data.get(&k).ok_or_else(|| format!("{k} is missing"))?;
         String::from_utf8(bytes.clone()).map_err(|_| format!("{k} is not UTF-8 text"))
     };
     let passphrase = SecretString::new(text(PASSPHRASE)?);
@@ -377,21 +427,28 @@ async fn write_secret(
     settled: &Settled,
 ) -> Result<(), Error> {
     let bytes = |s: &str| SecretBytes::new(s.as_bytes().to_vec());
-    let data = BTreeMap::from([
-        (
-            PASSPHRASE.to_owned(),
-            bytes(settled.key.passphrase.expose()),
-        ),
-        (KEY_ID.to_owned(), bytes(&settled.key.key_id)),
-        (KEY_TAG.to_owned(), bytes(&settled.key.key_tag)),
-    ]);
-    let annotations = BTreeMap::from([
+    let entries = |key: &AuthKey, suffix: &str| {
+        [
+            (PASSPHRASE, bytes(key.passphrase.expose())),
+            (KEY_ID, bytes(&key.key_id)),
+            (KEY_TAG, bytes(&key.key_tag)),
+        ]
+        .map(|(k, v)| (format!("{k}{suffix}"), v))
+    };
+    let mut data: BTreeMap<String, SecretBytes> = entries(&settled.key, "").into_iter().collect();
+    if let Some(previous) = &settled.previous {
+        data.extend(entries(previous, PREVIOUS_SUFFIX));
+    }
+    let mut annotations = BTreeMap::from([
         (
             GENERATED_AT_ANNOTATION.to_owned(),
             time(settled.generated_at).0.to_string(),
         ),
         (FINGERPRINT_SALT_ANNOTATION.to_owned(), settled.salt.clone()),
     ]);
+    if let Some(retired) = &settled.retired {
+        annotations.insert(RETIRED_KEY_ANNOTATION.to_owned(), retired.clone());
+    }
     let content = TargetContent {
         type_: "Opaque",
         fingerprint: fingerprint(&settled.key.passphrase, &settled.salt),
@@ -418,24 +475,29 @@ fn keep_previous(key: &KmsAuthKey) -> bool {
 }
 
 /// Registers the key on every server that does not have it yet (Locate before Register:
-/// never a duplicate), then destroys the objects of a replaced key there.
+/// never a duplicate), then destroys the objects of the `retired` key there.
 async fn push_everywhere(
     key: &KmsAuthKey,
     ctx: &Context,
     manager: &KeyManager,
-    auth: &AuthKey,
+    settled: &Settled,
 ) -> Vec<KmsAuthKeyServerStatus> {
+    let (auth, retired) = (&settled.key, settled.retired.as_deref());
     let previous = key
         .status
         .as_ref()
         .map(|s| s.servers.as_slice())
         .unwrap_or_default();
-    let previous_key_id = key.status.as_ref().and_then(|s| s.key_id.as_deref());
+    let same_key = key.status.as_ref().is_some_and(|s| {
+        s.key_id.as_deref() == Some(auth.key_id.as_str())
+            && s.common.fingerprint.as_deref()
+                == Some(fingerprint(&auth.passphrase, &settled.salt).as_str())
+    });
     let ns = namespace(key);
     let attempts = manager.spec.servers.iter().map(|server| {
         let ns = ns.clone();
         async move {
-            let plan = server_plan(previous_key_id, previous, &auth.key_id, &server.name);
+            let plan = server_plan(same_key, previous, &server.name);
             if let ServerPlan::Done { unique_identifier } = plan {
                 let kept = previous.iter().find(|s| s.name == server.name).cloned();
                 return kept.unwrap_or(KmsAuthKeyServerStatus {
@@ -447,30 +509,30 @@ async fn push_everywhere(
                 });
             }
             let attempt = time(ctx.clock.now());
-            match servers::push(ctx, &ns, server, auth).await {
-                Ok(uid) => {
-                    if let Some(old) = replaced_object(previous_key_id, previous, &auth.key_id, &server.name)
-                        && !keep_previous(key)
-                        && old != uid
-                        && let Err(e) = servers::remove(ctx, &ns, server, &[old]).await
-                    {
-                        tracing::warn!(server = %server.name, error = %e, "destroying the replaced key failed");
-                    }
-                    KmsAuthKeyServerStatus {
-                        name: server.name.clone(),
-                        state: PushState::Registered,
-                        unique_identifier: Some(uid),
-                        message: String::new(),
-                        last_attempt_time: Some(attempt),
-                    }
-                }
-                Err(message) => KmsAuthKeyServerStatus {
-                    name: server.name.clone(),
-                    state: PushState::Failed,
-                    unique_identifier: None,
-                    message,
-                    last_attempt_time: Some(attempt),
-                },
+            let failed = |message: String, uid: Option<String>| KmsAuthKeyServerStatus {
+                name: server.name.clone(),
+                state: PushState::Failed,
+                unique_identifier: uid,
+                message,
+                last_attempt_time: Some(attempt.clone()),
+            };
+            let uid = match servers::push(ctx, &ns, server, auth, retired).await {
+                Ok(uid) => uid,
+                Err(message) => return failed(message, None),
+            };
+            if let Some(retired) = retired.filter(|r| *r != auth.key_id)
+                && let Err(e) = servers::retire(ctx, &ns, server, retired).await
+            {
+                let message =
+                    format!("the new key is registered; destroying the replaced key failed: {e}");
+                return failed(message, Some(uid));
+            }
+            KmsAuthKeyServerStatus {
+                name: server.name.clone(),
+                state: PushState::Registered,
+                unique_identifier: Some(uid),
+                message: String::new(),
+                last_attempt_time: Some(attempt),
             }
         }
     });
@@ -503,7 +565,18 @@ async fn cleanup(key: &KmsAuthKey, ctx: &Context) -> Result<Action, Error> {
         return Ok(Action::await_change());
     };
     let status = key.status.as_ref();
-    let key_id = status.and_then(|s| s.key_id.clone());
+    // Every key id whose objects may exist: the status's, and the Secret's current,
+    // previous and retired ones (the Secret stays until the finalizer is gone).
+    let (ownership, _) = read_target(&ctx.client, key).await?;
+    let mut key_ids: Vec<String> = status.and_then(|s| s.key_id.clone()).into_iter().collect();
+    if let Ownership::Owned(secret) = &ownership {
+        let data = data_of(secret);
+        key_ids.extend(read_key(&data).ok().map(|k| k.key_id));
+        key_ids.extend(read_previous(&data).map(|k| k.key_id));
+        key_ids.extend(annotation(secret, RETIRED_KEY_ANNOTATION));
+    }
+    key_ids.sort();
+    key_ids.dedup();
     let mut failures = Vec::new();
     for server in &manager.spec.servers {
         let recorded: Vec<String> = status
@@ -512,17 +585,17 @@ async fn cleanup(key: &KmsAuthKey, ctx: &Context) -> Result<Action, Error> {
             .filter(|s| s.name == server.name)
             .filter_map(|s| s.unique_identifier.clone())
             .collect();
-        let found = match &key_id {
-            Some(id) => servers::locate(ctx, &ns, server, id).await,
-            None => Ok(Vec::new()),
-        };
         let mut objects = recorded;
-        match found {
-            Ok(found) => objects.extend(found),
-            Err(e) => {
-                failures.push(format!("{}: {e}", server.name));
-                continue;
+        let mut located = Ok(());
+        for id in &key_ids {
+            match servers::locate(ctx, &ns, server, id).await {
+                Ok(found) => objects.extend(found),
+                Err(e) => located = Err(e),
             }
+        }
+        if let Err(e) = located {
+            failures.push(format!("{}: {e}", server.name));
+            continue;
         }
         objects.sort();
         objects.dedup();

@@ -52,13 +52,16 @@ pub async fn probe(ctx: &Context, ns: &str, server: &KmipServer) -> Result<(), S
 
 /// Makes sure `key` is registered (and active) on `server` under its key id and returns the
 /// object's unique identifier. An object of that name holding the same passphrase is taken
-/// as is (a retry after a crash between Register and the status write); one holding another
-/// passphrase is never replaced.
+/// as is (a retry after a crash between Register and the status write). One holding another
+/// passphrase is never replaced, unless it is the `retired` key of the same id (a fixed
+/// `spec.keyId` whose passphrase changed: the name can hold one key, so the old object goes
+/// first).
 pub async fn push(
     ctx: &Context,
     ns: &str,
     server: &KmipServer,
     key: &AuthKey,
+    retired: Option<&str>,
 ) -> Result<String, String> {
     let client = client(ctx, ns, server).await?;
     let passphrase = SecretBytes::new(key.passphrase.expose().as_bytes().to_vec());
@@ -74,10 +77,13 @@ pub async fn push(
         }
     }
     if !found.is_empty() {
-        return Err(format!(
-            "server {} already holds an object named after key id {} with another passphrase; it is not replaced",
-            server.name, key.key_id
-        ));
+        if retired != Some(key.key_id.as_str()) {
+            return Err(format!(
+                "server {} already holds an object named after key id {} with another passphrase; it is not replaced",
+                server.name, key.key_id
+            ));
+        }
+        destroy_all(&client, &found).await?;
     }
     let uid = client
         .register_secret_password(&key.key_id, &passphrase)
@@ -85,6 +91,21 @@ pub async fn push(
         .map_err(|e| e.to_string())?;
     client.activate(&uid).await.map_err(|e| e.to_string())?;
     Ok(uid)
+}
+
+/// Destroys the objects of the replaced key id `retired` on `server`.
+pub async fn retire(
+    ctx: &Context,
+    ns: &str,
+    server: &KmipServer,
+    retired: &str,
+) -> Result<(), String> {
+    let client = client(ctx, ns, server).await?;
+    let found = client
+        .locate_by_name(retired)
+        .await
+        .map_err(|e| e.to_string())?;
+    destroy_all(&client, &found).await
 }
 
 fn is_item_not_found(error: &KmipError) -> bool {
@@ -124,6 +145,10 @@ pub async fn remove(
         return Ok(());
     }
     let client = client(ctx, ns, server).await?;
+    destroy_all(&client, objects).await
+}
+
+async fn destroy_all(client: &KmipClient, objects: &[String]) -> Result<(), String> {
     for uid in objects {
         let state = match client.state(uid).await {
             Ok(state) => state,
