@@ -807,3 +807,67 @@ spec:
         .unwrap_or_default();
     assert!(fingerprint.starts_with("HMAC-SHA256:"), "{fingerprint}");
 }
+
+#[tokio::test]
+async fn a_rotated_ca_reaches_pkey_cert_and_cert_chain() {
+    let (cp, client, ns, _op) = setup("krs-ca-rotation").await;
+    let manifests = "apiVersion: keysmith.dev/v1alpha1
+kind: CertificateKeyPair
+metadata: {name: site-ca}
+spec: {isCA: true, commonName: Site CA}
+---
+apiVersion: keysmith.dev/v1alpha1
+kind: KeyringSecret
+metadata: {name: gw}
+spec:
+  type: pkey_cert
+  issuerRef: {name: site-ca}
+  params: {pkey_cert: {commonName: gw}}
+---
+apiVersion: keysmith.dev/v1alpha1
+kind: KeyringSecret
+metadata: {name: gw-chain}
+spec:
+  type: cert_chain
+  params: {cert_chain: {id: gw}}
+";
+    apply(cp, &ns, manifests).await;
+    let _: KeyringSecret = wait::ready(&client, &ns, "gw").await;
+    let _: KeyringSecret = wait::ready(&client, &ns, "gw-chain").await;
+    let first_ca = wait::secret_data(&client, &ns, "site-ca").await;
+    Api::<CertificateKeyPair>::namespaced(client.clone(), &ns)
+        .patch(
+            "site-ca",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"keysmith.dev/rotate": "1"}}})),
+        )
+        .await
+        .expect("annotate");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let ca = wait::secret_data(&client, &ns, "site-ca").await;
+        let gw = wait::secret_data(&client, &ns, "gw").await;
+        let chain = wait::secret_data(&client, &ns, "gw-chain").await;
+        let pems = openssl::split_pem(&chain["chain.pem"]);
+        let followed = ca["tls.crt"] != first_ca["tls.crt"]
+            && gw["ca.crt"] == ca["tls.crt"]
+            && pems.len() == 2
+            && pems[0].as_bytes() == gw["tls.crt"].as_slice()
+            && pems[1].as_bytes() == ca["tls.crt"].as_slice();
+        if followed {
+            let files = Files::new();
+            let (ok, out) = openssl::verify(
+                &files.write("root.pem", pems[1].as_bytes()),
+                None,
+                &files.write("leaf.pem", pems[0].as_bytes()),
+            );
+            assert!(ok, "{out}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pkey_cert and chain did not follow the CA"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
