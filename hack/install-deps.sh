@@ -13,6 +13,7 @@ declare -A apt_packages=(
   [openvpn]=openvpn
   [htpasswd]=apache2-utils
   [python3]=python3
+  [lua5.1]=lua5.1
 )
 
 missing=()

@@ -871,3 +871,37 @@ spec:
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+#[tokio::test]
+async fn argo_cd_tracking_labels_of_a_resource_never_reach_its_secret() {
+    let (cp, client, ns, _op) = setup("krs-argocd").await;
+    let manifest = "apiVersion: keysmith.dev/v1alpha1
+kind: KeyringSecret
+metadata:
+  name: tracked
+  labels: {app.kubernetes.io/instance: demo-app}
+  annotations: {argocd.argoproj.io/tracking-id: \"demo-app:keysmith.dev/KeyringSecret:ns/tracked\"}
+spec:
+  type: psk
+  params: {psk: {length: 16}}
+";
+    apply(cp, &ns, manifest).await;
+    let _: KeyringSecret = wait::ready(&client, &ns, "tracked").await;
+    let s = secret(&client, &ns, "tracked").await;
+    let labels = s.metadata.labels.clone().unwrap_or_default();
+    let annotations = s.metadata.annotations.clone().unwrap_or_default();
+    assert!(
+        !labels.contains_key("app.kubernetes.io/instance"),
+        "{labels:?}"
+    );
+    assert!(
+        !annotations.contains_key("argocd.argoproj.io/tracking-id"),
+        "{annotations:?}"
+    );
+    assert_eq!(
+        labels
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("keysmith")
+    );
+}
