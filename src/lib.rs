@@ -6,6 +6,7 @@
 //! `material` the pure key-material code, `reconcile` the controllers.
 
 pub mod api;
+pub mod cli;
 pub mod http;
 pub mod kmip;
 pub mod material;

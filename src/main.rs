@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use keysmith::cli;
 use keysmith::reconcile::context::Settings;
 use keysmith::reconcile::run::{RunConfig, run};
 use keysmith::telemetry::{self, LogFormat};
@@ -30,6 +31,26 @@ enum Command {
         /// Print all CRDs to standard output as one multi-document YAML stream instead.
         #[arg(long, conflicts_with = "output_dir")]
         stdout: bool,
+    },
+    /// Show what every keysmith resource reports: Ready, fingerprint, expiry, next
+    /// rotation and the last error.
+    Status {
+        /// Namespace (default: the kubeconfig's); ignored with --all-namespaces.
+        #[arg(short, long)]
+        namespace: Option<String>,
+        /// Every namespace.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// One resource, as kind/name (e.g. ckp/web, krs/vpn-psk).
+        target: Option<String>,
+    },
+    /// Ask for new material now: sets the keysmith.dev/rotate annotation of kind/name.
+    Rotate {
+        /// Namespace (default: the kubeconfig's).
+        #[arg(short, long)]
+        namespace: Option<String>,
+        /// The resource, as kind/name (e.g. ckp/web, sshkey/deploy).
+        target: String,
     },
     /// Generate fresh DH parameters (a safe prime, generator 2) as PKCS#3 PEM on standard
     /// output, as a KeyringSecret with `group: Generate` does (like `openssl dhparam`).
@@ -119,6 +140,12 @@ fn main() -> ExitCode {
         Command::Run(args) => run_operator(args),
         Command::Crds { output_dir, stdout } => write_crds(&output_dir, stdout),
         Command::Dhparam { bits } => generate_dhparam(bits),
+        Command::Status {
+            namespace,
+            all_namespaces,
+            target,
+        } => show_status(namespace, all_namespaces, target),
+        Command::Rotate { namespace, target } => request_rotation(namespace, &target),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -159,6 +186,57 @@ fn run_operator(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     runtime.shutdown_timeout(Duration::from_secs(5));
     result?;
     Ok(())
+}
+
+/// A client from the kubeconfig (or in-cluster config) and its default namespace.
+async fn client() -> Result<(kube::Client, String), Box<dyn std::error::Error>> {
+    let config = kube::Config::infer().await?;
+    let namespace = config.default_namespace.clone();
+    Ok((kube::Client::try_from(config)?, namespace))
+}
+
+fn block_on<T>(
+    future: impl std::future::Future<Output = Result<T, Box<dyn std::error::Error>>>,
+) -> Result<T, Box<dyn std::error::Error>> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
+}
+
+fn show_status(
+    namespace: Option<String>,
+    all_namespaces: bool,
+    target: Option<String>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let target = target.as_deref().map(cli::parse_target).transpose()?;
+    block_on(async {
+        let (client, default_namespace) = client().await?;
+        let namespace = namespace.unwrap_or(default_namespace);
+        let scope = (!all_namespaces || target.is_some()).then_some(namespace.as_str());
+        let rows = cli::status(&client, scope, target).await?;
+        print!("{}", cli::render(&rows, scope.is_none()));
+        Ok(())
+    })
+}
+
+fn request_rotation(
+    namespace: Option<String>,
+    target: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let target = cli::parse_target(target)?;
+    let shown = format!("{}/{}", target.0.short, target.1);
+    block_on(async {
+        let (client, default_namespace) = client().await?;
+        let namespace = namespace.unwrap_or(default_namespace);
+        let token = jiff::Timestamp::now().to_string();
+        let token = cli::rotate(&client, &namespace, target, token).await?;
+        println!(
+            "{shown}: rotation requested ({} = {token})",
+            keysmith::reconcile::resource::ROTATE_ANNOTATION
+        );
+        Ok(())
+    })
 }
 
 fn generate_dhparam(bits: u32) -> Result<(), Box<dyn std::error::Error>> {
