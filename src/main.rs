@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use keysmith::cli;
 use keysmith::reconcile::context::Settings;
+use keysmith::reconcile::leader::LeaderElection;
 use keysmith::reconcile::run::{RunConfig, run};
 use keysmith::telemetry::{self, LogFormat};
 
@@ -22,7 +23,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the operator: every controller, /metrics, /healthz and /readyz.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Write the CustomResourceDefinitions, one YAML file per kind.
     Crds {
         /// Directory to write into (created if missing).
@@ -92,6 +93,21 @@ struct RunArgs {
     /// Longest a slow generation (fresh DH parameters, RSA 8192 keys) may run (Go duration).
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     generate_timeout: Duration,
+    /// Run the controllers only while holding a coordination Lease (for several replicas).
+    #[arg(long)]
+    leader_elect: bool,
+    /// Namespace of the leader election Lease (default: --key-namespace).
+    #[arg(long)]
+    leader_election_namespace: Option<String>,
+    /// Name of the leader election Lease.
+    #[arg(long, default_value = "keysmith-leader")]
+    leader_election_lease_name: String,
+    /// How long the Lease is valid without renewal: the longest a failover takes.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    leader_election_lease_duration: Duration,
+    /// This replica's identity in the Lease (default: $POD_NAME, else host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    leader_election_identity: Option<String>,
     /// Most slow generations running at once (default: one less than the CPUs, at least 1).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     generate_slots: Option<u16>,
@@ -126,6 +142,14 @@ fn parse_object_key(text: &str) -> Result<(String, String), String> {
     Ok((namespace.to_owned(), name.to_owned()))
 }
 
+/// `<host name>-<process id>`: unique among replicas without a pod name.
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "keysmith".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
 /// One less than the CPUs, at least one: a slow generation never takes the last core.
 fn default_generate_slots() -> usize {
     std::thread::available_parallelism()
@@ -137,7 +161,7 @@ fn default_generate_slots() -> usize {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run_operator(args),
+        Command::Run(args) => run_operator(*args),
         Command::Crds { output_dir, stdout } => write_crds(&output_dir, stdout),
         Command::Dhparam { bits } => generate_dhparam(bits),
         Command::Status {
@@ -161,6 +185,19 @@ fn run_operator(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.backoff_min > args.backoff_max {
         return Err("--backoff-min must not exceed --backoff-max".into());
     }
+    let leader_election = args.leader_elect.then(|| LeaderElection {
+        namespace: args
+            .leader_election_namespace
+            .clone()
+            .unwrap_or_else(|| args.key_namespace.clone()),
+        lease_name: args.leader_election_lease_name.clone(),
+        identity: args
+            .leader_election_identity
+            .clone()
+            .unwrap_or_else(default_identity),
+        duration: args.leader_election_lease_duration,
+        grace: args.leader_election_lease_duration / 3,
+    });
     let config = RunConfig {
         settings: Settings {
             key_namespace: args.key_namespace,
@@ -176,6 +213,7 @@ fn run_operator(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         metrics_addr: args.metrics_bind_address,
         health_addr: args.health_bind_address,
         namespace: args.namespace,
+        leader_election,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -7,6 +7,7 @@ pub mod error;
 pub mod key_manager;
 pub mod keyring_secret;
 pub mod kms_auth_key;
+pub mod leader;
 pub mod outcome;
 pub mod resource;
 pub mod run;

@@ -29,6 +29,7 @@ use super::context::{Context, Settings};
 use super::key_manager as km;
 use super::keyring_secret::{self as krs, decide::IssuerChoice, decide::issuer_choice, refers_to};
 use super::kms_auth_key as kms;
+use super::leader::{self, LeaderElection, LeaderError};
 use super::outcome::{error_policy, reconcile};
 use super::secret::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION};
 use super::slow::{SlowTasks, TaskOwner};
@@ -47,6 +48,8 @@ pub struct RunConfig {
     pub health_addr: SocketAddr,
     /// Watch resources of this namespace only; `None`: every namespace.
     pub namespace: Option<String>,
+    /// Run the controllers only while holding this Lease; `None`: always.
+    pub leader_election: Option<LeaderElection>,
 }
 
 /// Errors that stop the operator.
@@ -63,6 +66,12 @@ pub enum RunError {
         /// The error.
         source: std::io::Error,
     },
+    /// Leader election could not be set up.
+    #[error(transparent)]
+    Leader(#[from] LeaderError),
+    /// Another replica took the Lease: this one stopped its controllers.
+    #[error("leadership lost: stopped so that only one replica writes")]
+    LeadershipLost,
 }
 
 /// Runs every controller until SIGTERM or SIGINT, then shuts down gracefully.
@@ -76,7 +85,9 @@ pub async fn run(config: RunConfig) -> Result<(), RunError> {
 }
 
 /// Runs every controller until `stop` resolves, then shuts down gracefully: running
-/// reconciles finish, the endpoints close.
+/// reconciles finish, the endpoints close. With leader election the controllers start once
+/// this replica holds the Lease; losing it stops the operator with
+/// [`RunError::LeadershipLost`].
 pub async fn run_until(
     client: Client,
     config: RunConfig,
@@ -99,13 +110,74 @@ pub async fn run_until(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
+    let endpoints = serve_endpoints(&config, probes.clone(), stopped.clone()).await?;
+    let external = async {
+        stop.await;
+        let _ = stop_tx.send(true);
+    };
+    let work = async {
+        let leadership = match &config.leader_election {
+            None => None,
+            Some(election) => {
+                // A follower is healthy and ready to take over.
+                probes.ready.store(true, Ordering::Relaxed);
+                match leader::lead(&client, election, stopped()).await {
+                    Ok(Some(leadership)) => Some(leadership),
+                    Ok(None) => return Ok(()),
+                    Err(e) => {
+                        let _ = stop_tx.send(true);
+                        return Err(RunError::Leader(e));
+                    }
+                }
+            }
+        };
+        let guard = async {
+            match leadership {
+                None => {
+                    stopped().await;
+                    Ok(None)
+                }
+                Some(mut leadership) => tokio::select! {
+                    () = leadership.lost() => {
+                        tracing::error!("leadership lost; stopping");
+                        let _ = stop_tx.send(true);
+                        Err(RunError::LeadershipLost)
+                    }
+                    () = stopped() => Ok(Some(leadership)),
+                },
+            }
+        };
+        let ((), held) = tokio::join!(operate(&client, &config, &ctx, &probes, &stopped), guard);
+        if let Some(leadership) = held? {
+            leadership.release().await;
+        }
+        Ok(())
+    };
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), namespace = ?config.namespace, "keysmith started");
+    let (result, (), ()) = tokio::join!(work, endpoints, external);
+    tracing::info!("keysmith stopped");
+    result
+}
 
-    let (ckp_controller, ckp_store) = certificate_key_pair_controller(&client, &config, &ctx);
-    let (ssh_controller, ssh_store) = ssh_key_controller(&client, &config);
-    let (krs_controller, krs_store) = keyring_secret_controller(&client, &config, &ctx);
+/// Runs every controller and the housekeeping around them until `stopped` resolves.
+async fn operate<F, Fut>(
+    client: &Client,
+    config: &RunConfig,
+    ctx: &Arc<Context>,
+    probes: &Arc<Probes>,
+    stopped: &F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + Sync + 'static,
+{
+    let client = client.clone();
+    let ctx = ctx.clone();
+    let (ckp_controller, ckp_store) = certificate_key_pair_controller(&client, config, &ctx);
+    let (ssh_controller, ssh_store) = ssh_key_controller(&client, config);
+    let (krs_controller, krs_store) = keyring_secret_controller(&client, config, &ctx);
     let _ = ctx.keyring_cache.set(krs_store.clone());
-    let (kms_controller, kms_store) = kms_auth_key_controller(&client, &config);
-    let (km_controller, km_store) = key_manager_controller(&client, &config);
+    let (kms_controller, kms_store) = kms_auth_key_controller(&client, config);
+    let (km_controller, km_store) = key_manager_controller(&client, config);
     let kmip = futures::future::join(
         kms_controller
             .graceful_shutdown_on(stopped())
@@ -168,30 +240,24 @@ pub async fn run_until(
         stopped(),
     );
 
-    let endpoints = serve_endpoints(&config, probes, stopped).await?;
-    let stop = {
+    let closing = {
         let ctx = ctx.clone();
         async move {
-            stop.await;
-            let _ = stop_tx.send(true);
+            stopped().await;
             // Nothing half-generated is ever written: a restart starts slow generations
             // again. Reconciles still finishing start no new ones.
             ctx.slow.close();
         }
     };
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), namespace = ?config.namespace, "keysmith started");
     tokio::join!(
         controllers,
         kmip,
         readiness,
-        endpoints,
         sweeper,
         pruning,
         orphans,
-        stop
+        closing
     );
-    tracing::info!("keysmith stopped");
-    Ok(())
 }
 
 /// Logs what a controller's stream reports besides successful reconciles (watch errors,

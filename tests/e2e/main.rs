@@ -14,6 +14,7 @@ mod harness;
 mod keyring_secret;
 mod kmip_server;
 mod kms;
+mod leader_election;
 mod operator_binary;
 mod secrets_stay_secret;
 mod ssh_key;

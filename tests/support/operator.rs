@@ -26,6 +26,7 @@ fn config(namespace: &str) -> RunConfig {
         metrics_addr: "127.0.0.1:0".parse().expect("address"),
         health_addr: "127.0.0.1:0".parse().expect("address"),
         namespace: Some(namespace.to_owned()),
+        leader_election: None,
     }
 }
 
@@ -116,6 +117,11 @@ impl OperatorProcess {
         Self::start_on(cp, namespace, log, 0, 0)
     }
 
+    /// Like [`OperatorProcess::start`], with `extra` flags (e.g. `--leader-elect`).
+    pub fn start_with(cp: &ControlPlane, namespace: &str, log: &Path, extra: &[&str]) -> Self {
+        Self::spawn(cp, namespace, log, (0, 0), extra)
+    }
+
     /// Like [`OperatorProcess::start`], serving /metrics and the probes on these ports of
     /// 127.0.0.1 (0: any free port).
     pub fn start_on(
@@ -124,6 +130,16 @@ impl OperatorProcess {
         log: &Path,
         metrics_port: u16,
         health_port: u16,
+    ) -> Self {
+        Self::spawn(cp, namespace, log, (metrics_port, health_port), &[])
+    }
+
+    fn spawn(
+        cp: &ControlPlane,
+        namespace: &str,
+        log: &Path,
+        (metrics_port, health_port): (u16, u16),
+        extra: &[&str],
     ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keysmith"));
         cmd.arg("run")
@@ -135,6 +151,7 @@ impl OperatorProcess {
             .arg("--backoff-max=10s")
             .arg("--generate-slots=1")
             .arg("--log-format=text")
+            .args(extra)
             .env("KUBECONFIG", cp.operator_kubeconfig())
             .env("RUST_LOG", "trace")
             .env_remove("POD_NAMESPACE");
