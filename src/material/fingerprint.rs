@@ -33,6 +33,15 @@ pub fn sha256_tagged(data: &[u8]) -> String {
     format!("SHA256:{}", lower_hex(digest(&SHA256, data).as_ref()))
 }
 
+/// `HMAC-SHA256:<lowercase hex>` of `data` keyed with `salt`: the fingerprint of secret
+/// material (a PSK, a passphrase) that only those who hold the salt can test guesses
+/// against.
+pub fn hmac_sha256_tagged(salt: &[u8], data: &[u8]) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, salt);
+    let tag = aws_lc_rs::hmac::sign(&key, data);
+    format!("HMAC-SHA256:{}", lower_hex(tag.as_ref()))
+}
+
 /// SHA-1 of `data` (PKCS#12 local key ids, legacy fingerprints; not a security measure).
 pub(crate) fn sha1(data: &[u8]) -> Vec<u8> {
     digest(&SHA1_FOR_LEGACY_USE_ONLY, data).as_ref().to_vec()

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::api::certificate_key_pair::{KeyAlgorithm, KeyEncoding};
 use crate::api::keyring_secret::DhGroup;
 
-use super::fingerprint::sha256_tagged;
+use super::fingerprint::{hmac_sha256_tagged, sha256_tagged};
 use super::parse::Mismatch;
 use super::pkey::{KeyKind, PrivateKey};
 use super::progress::Progress;
@@ -326,14 +326,7 @@ impl Material {
     /// kept with the material in its Secret, so that whoever reads only the status cannot
     /// test guesses against it (a PSK of a few bytes would otherwise be found at once).
     pub fn fingerprint(&self, salt: &[u8]) -> Result<String, MaterialError> {
-        let keyed = |data: &[u8]| {
-            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, salt);
-            let tag = aws_lc_rs::hmac::sign(&key, data);
-            format!(
-                "HMAC-SHA256:{}",
-                super::fingerprint::lower_hex(tag.as_ref())
-            )
-        };
+        let keyed = |data: &[u8]| hmac_sha256_tagged(salt, data);
         Ok(match self {
             Self::Psk(psk) => keyed(psk.expose()),
             Self::Dh(pem) => {

@@ -52,6 +52,12 @@ fn random_bytes(n: usize) -> Result<SecretBytes, MaterialError> {
     Ok(SecretBytes::new(std::mem::take(&mut *bytes)))
 }
 
+/// A new fingerprint salt: 16 random bytes as lowercase hex.
+pub fn fingerprint_salt() -> Result<String, MaterialError> {
+    let bytes = random_bytes(16)?;
+    Ok(hex(&bytes).expose().to_owned())
+}
+
 /// A random pre-shared key of `length_bytes` bytes (1 to 4096).
 pub fn psk(length_bytes: u32) -> Result<SecretBytes, MaterialError> {
     if !(PSK_MIN_BYTES..=PSK_MAX_BYTES).contains(&length_bytes) {

@@ -553,8 +553,7 @@ fn keep_previous(krs: &KeyringSecret) -> bool {
 
 /// A new fingerprint salt: 16 random bytes, hex.
 fn new_salt() -> Result<String, Error> {
-    let bytes = random::psk(16).map_err(Error::Generate)?;
-    Ok(random::hex(&bytes).expose().to_owned())
+    random::fingerprint_salt().map_err(Error::Generate)
 }
 
 /// The fingerprint salt on our Secret, or a new one.

@@ -22,6 +22,7 @@ use crate::api::key_manager::KeyManager;
 use crate::api::kms_auth_key::{
     KmsAuthKey, KmsAuthKeyServerStatus, KmsAuthKeyStatus, PushState, ServerObjectsPolicy,
 };
+use crate::material::fingerprint::hmac_sha256_tagged;
 use crate::material::{SecretBytes, SecretString, kms, random};
 use crate::reconcile::keyring_secret::decide::{Decision, Found, Inputs, decide};
 
@@ -123,10 +124,7 @@ impl MaterialController for KmsAuthKey {
 /// `HMAC-SHA256:<hex>` of the passphrase keyed with the salt kept on the Secret: only
 /// readers of the Secret can test guesses of a brought passphrase against it.
 fn fingerprint(passphrase: &SecretString, salt: &str) -> String {
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, salt.as_bytes());
-    let tag = aws_lc_rs::hmac::sign(&key, passphrase.expose().as_bytes());
-    let hex = random::hex(&SecretBytes::new(tag.as_ref().to_vec()));
-    format!("HMAC-SHA256:{}", hex.expose())
+    hmac_sha256_tagged(salt.as_bytes(), passphrase.expose().as_bytes())
 }
 
 /// The controller's reconcile: the finalizer around the shared reconcile.
@@ -461,8 +459,7 @@ async fn write_secret(
 }
 
 fn new_salt() -> Result<String, Error> {
-    let bytes = random::psk(16).map_err(Error::Generate)?;
-    Ok(random::hex(&bytes).expose().to_owned())
+    random::fingerprint_salt().map_err(Error::Generate)
 }
 
 fn rotation_every(key: &KmsAuthKey) -> Option<std::time::Duration> {
