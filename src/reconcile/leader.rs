@@ -84,17 +84,30 @@ pub async fn lead(
     let (mut leading, task) = manager.watch().await;
     tracing::info!(%lease, identity = %election.identity, "waiting for leadership");
     let acquired = tokio::select! {
-        () = stopped => false,
-        result = leading.wait_for(|leading| *leading) => result.is_ok(),
+        () = stopped => None,
+        result = leading.wait_for(|leading| *leading) => Some(result.is_ok()),
     };
-    if !acquired {
-        // Stopped first, or the lease task ended (it logs why): give up the Lease.
-        drop(leading);
-        let _ = task.await;
-        return Ok(None);
+    match acquired {
+        Some(true) => {
+            tracing::info!(%lease, identity = %election.identity, "leadership acquired");
+            Ok(Some(Leadership { leading, task }))
+        }
+        // Stopped before leading: give up the Lease.
+        None => {
+            drop(leading);
+            let _ = task.await;
+            Ok(None)
+        }
+        // The lease task ended on its own: report why.
+        Some(false) => {
+            drop(leading);
+            let why = match task.await {
+                Ok(Err(source)) => source,
+                _ => LeaseManagerError::InconsistentState("the lease task ended".to_owned()),
+            };
+            Err(LeaderError::Lease { lease, source: why })
+        }
     }
-    tracing::info!(%lease, identity = %election.identity, "leadership acquired");
-    Ok(Some(Leadership { leading, task }))
 }
 
 fn seconds(duration: Duration) -> u64 {
