@@ -9,7 +9,13 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 step() { printf '\n==> %s\n' "$*" >&2; }
-timed() { local t=$SECONDS; "$@"; echo "    ($(( SECONDS - t ))s)" >&2; }
+# Runs "$@", prints how long it took, and returns its exit status.
+timed() {
+  local t=$SECONDS rc=0
+  "$@" || rc=$?
+  echo "    ($(( SECONDS - t ))s)" >&2
+  return $rc
+}
 
 step "dependencies"
 timed hack/install-deps.sh

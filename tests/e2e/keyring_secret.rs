@@ -399,16 +399,33 @@ async fn slow_generation_never_blocks_others_restarts_and_is_cancelled_on_delete
     let logs = tempfile::tempdir().expect("tempdir");
     let operator = OperatorProcess::start(cp, &ns, &logs.path().join("first.log"));
     apply(cp, &ns, SLOW_DH).await;
-    let status = |m: &'static str| {
-        move |k: &KeyringSecret| generating(k).is_some_and(|g| g.contains(m)) || wait::is_ready(k)
-    };
+    // One runs, the other waits for the slot (which one first is up to the controller).
+    let started = |k: &KeyringSecret| generating(k).is_some() || wait::is_ready(k);
     let long = Duration::from_secs(60);
-    let a: KeyringSecret = wait::until(&client, &ns, "big-dh-a", long, status("running for")).await;
-    let b: KeyringSecret = wait::until(&client, &ns, "big-dh-b", long, status("queued")).await;
+    let a: KeyringSecret = wait::until(&client, &ns, "big-dh-a", long, started).await;
+    let b: KeyringSecret = wait::until(&client, &ns, "big-dh-b", long, started).await;
     assert!(
         !wait::is_ready(&a) && !wait::is_ready(&b),
         "4096-bit generations take minutes"
     );
+    // With one slot, one of them runs: its progress says so at the next refresh (30 s).
+    let api = Api::<KeyringSecret>::namespaced(client.clone(), &ns);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let mut messages = Vec::new();
+        for name in ["big-dh-a", "big-dh-b"] {
+            let dh = api.get(name).await.expect("get");
+            messages.push(generating(&dh).unwrap_or_default());
+        }
+        if messages.iter().any(|m| m.contains("running for")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no generation running: {messages:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // 50 PSKs created after them are Ready while they still run.
     let created = Instant::now();
@@ -417,7 +434,6 @@ async fn slow_generation_never_blocks_others_restarts_and_is_cancelled_on_delete
         let _: KeyringSecret = wait::ready(&client, &ns, &format!("psk-{i}")).await;
     }
     let all_ready = created.elapsed();
-    let api = Api::<KeyringSecret>::namespaced(client.clone(), &ns);
     let mut waiting = 0;
     for name in ["big-dh-a", "big-dh-b"] {
         let dh = api.get(name).await.expect("get");
