@@ -103,6 +103,37 @@ where
         })
 }
 
+/// Generates on a blocking thread now (a generation of seconds at most), recording how long
+/// it took in `keysmith_generate_duration_seconds{kind, algorithm}`.
+pub async fn timed_generation<T, F>(
+    ctx: &Context,
+    kind: &'static str,
+    algorithm: String,
+    work: F,
+) -> Result<T, super::error::Error>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, MaterialError> + Send + 'static,
+{
+    let started = Instant::now();
+    let made = tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| {
+            super::error::Error::Generate(MaterialError::Crypto(format!(
+                "generation task failed: {e}"
+            )))
+        })?
+        .map_err(super::error::Error::Generate)?;
+    ctx.metrics
+        .generate_duration
+        .get_or_create(&GenerateLabels {
+            kind: kind.into(),
+            algorithm,
+        })
+        .observe(started.elapsed().as_secs_f64());
+    Ok(made)
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -7,7 +7,7 @@ pub mod key_store;
 pub use issuer::{NamespaceCheck, issuer_key, resolve_ca};
 
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -24,7 +24,6 @@ use crate::material::fingerprint::sha256_tagged;
 use crate::material::pkey::{KeyKind, PrivateKey};
 use crate::material::x509::{TlsMaterial, issue};
 use crate::material::{MaterialError, SecretBytes, SecretString};
-use crate::metrics::GenerateLabels;
 
 use super::context::Context;
 pub use super::error::Error;
@@ -37,7 +36,7 @@ use super::secret::{
     Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, owned_data, read_selector,
     write_target,
 };
-use super::slow::{Poll, tracked};
+use super::slow::{Poll, timed_generation, tracked};
 use super::status::time;
 use decide::{Decision, Inputs, IssueReason, IssuerState, SecretState, decide, renewal_time};
 
@@ -326,10 +325,10 @@ async fn generate(
 ) -> Result<TlsMaterial, Error> {
     let spec = ckp.spec.clone();
     let now = ctx.clock.now();
-    let started = Instant::now();
     let kind = KeyKind::from_spec(spec.private_key.algorithm, spec.private_key.size)
         .map_err(Error::Generate)?;
-    let material = tokio::task::spawn_blocking(move || {
+    let algorithm = format!("{:?}-{}", kind.algorithm(), kind.size());
+    timed_generation(ctx, KIND, algorithm, move || {
         let key = match reuse_key {
             Some(key) => key,
             None => PrivateKey::generate(kind)?,
@@ -337,20 +336,6 @@ async fn generate(
         issue(&spec, key, issuer.as_ref(), now)
     })
     .await
-    .map_err(|e| {
-        Error::Generate(MaterialError::Crypto(format!(
-            "generation task failed: {e}"
-        )))
-    })?
-    .map_err(Error::Generate)?;
-    ctx.metrics
-        .generate_duration
-        .get_or_create(&GenerateLabels {
-            kind: KIND.into(),
-            algorithm: format!("{:?}-{}", kind.algorithm(), kind.size()),
-        })
-        .observe(started.elapsed().as_secs_f64());
-    Ok(material)
 }
 
 /// `kubernetes.io/tls`, which the API server only accepts with a `tls.key`: without the

@@ -3,7 +3,6 @@
 //! the issuerRef, the operator's default CA, or self-signed.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -17,7 +16,6 @@ use crate::material::encode::{CA_CRT, KeyExport, TLS_CRT, tls_secret_data};
 use crate::material::parse::read_tls;
 use crate::material::pkey::{KeyKind, PrivateKey};
 use crate::material::x509::{TlsMaterial, issue};
-use crate::metrics::GenerateLabels;
 use crate::reconcile::certificate_key_pair::decide::{
     Decision, Inputs, IssuerState, SecretState, decide, renewal_time,
 };
@@ -31,6 +29,7 @@ use crate::reconcile::resource::{is_ready_for_current_spec, namespace, publish, 
 use crate::reconcile::secret::{
     Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, read_target, write_target,
 };
+use crate::reconcile::slow::timed_generation;
 use crate::reconcile::status::time;
 
 use super::decide::{IssuerChoice, certificate_spec, issuer_choice};
@@ -291,18 +290,7 @@ async fn new_key(
         SlowKey::Running(progress) => return Ok(Err(progress)),
         SlowKey::NotSlow => {}
     }
-    let started = Instant::now();
-    let key = tokio::task::spawn_blocking(move || PrivateKey::generate(kind))
-        .await
-        .map_err(|e| Error::Generate(MaterialError::Crypto(format!("key task failed: {e}"))))?
-        .map_err(Error::Generate)?;
-    ctx.metrics
-        .generate_duration
-        .get_or_create(&GenerateLabels {
-            kind: KIND.into(),
-            algorithm: label,
-        })
-        .observe(started.elapsed().as_secs_f64());
+    let key = timed_generation(ctx, KIND, label, move || PrivateKey::generate(kind)).await?;
     Ok(Ok(key))
 }
 

@@ -4,7 +4,7 @@
 //! pkey_cert).
 
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
@@ -19,7 +19,6 @@ use crate::material::ssh::{SshKeyKind, SshKeyPair, SshMaterial, SshOutput};
 use crate::material::ssh::{read_ssh_secret, ssh_secret_data};
 use crate::material::x509::{Certificate, TlsMaterial};
 use crate::material::{MaterialError, SecretBytes};
-use crate::metrics::GenerateLabels;
 use crate::reconcile::context::Context;
 use crate::reconcile::error::Error;
 use crate::reconcile::outcome::Outcome;
@@ -28,7 +27,7 @@ use crate::reconcile::secret::{
     GENERATED_AT_ANNOTATION, Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation,
     data_of, generated_at, owned_data, read_target, write_target,
 };
-use crate::reconcile::slow::{Poll, tracked};
+use crate::reconcile::slow::{Poll, timed_generation, tracked};
 use crate::reconcile::status::time;
 
 use super::decide::{Decision, Found, Inputs, Why, decide};
@@ -460,36 +459,20 @@ async fn generate<G: Generated>(
     ctx: &Context,
     plan: &G,
 ) -> Result<Generation<G::M>, Error> {
-    let started = Instant::now();
-    let result = if plan.is_slow() {
-        let work = plan.clone();
-        match tracked(ctx, krs, &plan.describe(), plan.algorithm(), move |p| {
-            work.make(p)
-        }) {
-            Poll::Running(progress) => return Ok(Generation::Running(progress)),
-            Poll::Finished(result) => result,
-        }
-    } else {
-        let work = plan.clone();
-        tokio::task::spawn_blocking(move || work.make(&Progress::default()))
-            .await
-            .map_err(|e| {
-                Error::Generate(MaterialError::Crypto(format!(
-                    "generation task failed: {e}"
-                )))
-            })?
-    };
-    let material = result.map_err(Error::Generate)?;
+    let work = plan.clone();
     if !plan.is_slow() {
-        ctx.metrics
-            .generate_duration
-            .get_or_create(&GenerateLabels {
-                kind: KIND.into(),
-                algorithm: plan.algorithm(),
-            })
-            .observe(started.elapsed().as_secs_f64());
+        let material = timed_generation(ctx, KIND, plan.algorithm(), move || {
+            work.make(&Progress::default())
+        })
+        .await?;
+        return Ok(Generation::Done(material));
     }
-    Ok(Generation::Done(material))
+    match tracked(ctx, krs, &plan.describe(), plan.algorithm(), move |p| {
+        work.make(p)
+    }) {
+        Poll::Running(progress) => Ok(Generation::Running(progress)),
+        Poll::Finished(result) => result.map(Generation::Done).map_err(Error::Generate),
+    }
 }
 
 /// A slow generation is running: Ready stays True on valid current material (a rotation),

@@ -3,7 +3,7 @@
 pub mod decide;
 
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -16,8 +16,7 @@ use crate::material::ssh::{
     SSH_CERTIFICATE, SSH_PRIVATE_KEY, SSH_PUBLIC_KEY, SshCertificate, SshKeyKind, SshKeyPair,
     SshMaterial, SshOutput, read_ssh_secret, ssh_secret_data, ssh_secret_data_is_current,
 };
-use crate::material::{MaterialError, SecretBytes, SecretString};
-use crate::metrics::GenerateLabels;
+use crate::material::{SecretBytes, SecretString};
 
 use super::context::Context;
 use super::error::Error;
@@ -30,6 +29,7 @@ use super::secret::{
     GENERATED_AT_ANNOTATION, Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation,
     data_of, generated_at, owned_data, read_selector, write_target,
 };
+use super::slow::timed_generation;
 use super::status::time;
 use decide::{
     AuthorityState, CertificateDecision, KeyDecision, KeyInputs, SecretState,
@@ -362,23 +362,11 @@ async fn generate(key: &SshKey, ctx: &Context) -> Result<SshKeyPair, Error> {
     let kind = SshKeyKind::from_spec(key.spec.key.algorithm, key.spec.key.size)
         .map_err(Error::Generate)?;
     let comment = comment(key);
-    let started = Instant::now();
-    let pair = tokio::task::spawn_blocking(move || SshKeyPair::generate(kind, &comment))
-        .await
-        .map_err(|e| {
-            Error::Generate(MaterialError::Crypto(format!(
-                "generation task failed: {e}"
-            )))
-        })?
-        .map_err(Error::Generate)?;
-    ctx.metrics
-        .generate_duration
-        .get_or_create(&GenerateLabels {
-            kind: KIND.into(),
-            algorithm: format!("{:?}-{}", kind.algorithm(), kind.size()),
-        })
-        .observe(started.elapsed().as_secs_f64());
-    Ok(pair)
+    let algorithm = format!("{:?}-{}", kind.algorithm(), kind.size());
+    timed_generation(ctx, KIND, algorithm, move || {
+        SshKeyPair::generate(kind, &comment)
+    })
+    .await
 }
 
 async fn write_secret(
