@@ -48,6 +48,17 @@ pub struct ObjectLabels {
     pub name: String,
 }
 
+/// Labels of a request to a KMIP server.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KmipLabels {
+    /// The server's address, as in the KeyManager (`host:port`).
+    pub server: String,
+    /// KMIP operation, e.g. `Register`, `GetAttributes`.
+    pub operation: String,
+    /// `success`, `failure` (the server refused) or `error` (no usable answer).
+    pub result: String,
+}
+
 /// Every metric of the operator.
 pub struct Metrics {
     registry: Registry,
@@ -63,6 +74,8 @@ pub struct Metrics {
     pub expiration: Family<ObjectLabels, Gauge>,
     /// `keysmith_next_rotation_timestamp_seconds{kind,namespace,name}`.
     pub next_rotation: Family<ObjectLabels, Gauge>,
+    /// `keysmith_kmip_requests_total{server,operation,result}`.
+    pub kmip_requests: Family<KmipLabels, Counter>,
     /// Objects with per-object series, so the series of deleted objects can be dropped.
     objects: Mutex<HashSet<ObjectLabels>>,
 }
@@ -87,6 +100,7 @@ impl Metrics {
         let ready = Family::<ObjectLabels, Gauge>::default();
         let expiration = Family::<ObjectLabels, Gauge>::default();
         let next_rotation = Family::<ObjectLabels, Gauge>::default();
+        let kmip_requests = Family::<KmipLabels, Counter>::default();
         registry.register(
             "reconcile",
             "Reconciles by kind and result",
@@ -113,6 +127,11 @@ impl Metrics {
             "When the operator renews or rotates next (Unix time)",
             next_rotation.clone(),
         );
+        registry.register(
+            "kmip_requests",
+            "Requests to KMIP servers by server, operation and result",
+            kmip_requests.clone(),
+        );
         Self {
             registry,
             reconcile_total,
@@ -121,6 +140,7 @@ impl Metrics {
             ready,
             expiration,
             next_rotation,
+            kmip_requests,
             objects: Mutex::new(HashSet::new()),
         }
     }

@@ -49,6 +49,41 @@ pub struct KmipClientConfig {
     pub connect_timeout: Duration,
     /// Limit for sending a request and reading its response.
     pub request_timeout: Duration,
+    /// Told the operation and outcome of every request (for metrics); none by default.
+    pub observer: Option<RequestObserver>,
+}
+
+/// Receives the operation and outcome of every request a client sends.
+pub type RequestObserver = Arc<dyn Fn(Operation, RequestOutcome) + Send + Sync>;
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// The server performed the operation.
+    Success,
+    /// The server answered with a failure (Result Status not Success).
+    Failure,
+    /// No usable answer: connection, TLS, timeout or a malformed message.
+    Error,
+}
+
+impl RequestOutcome {
+    /// `success`, `failure` or `error` (the `result` label of the request metric).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Error => "error",
+        }
+    }
+
+    fn of<T>(result: &Result<T, KmipError>) -> Self {
+        match result {
+            Ok(_) => Self::Success,
+            Err(KmipError::OperationFailed { .. }) => Self::Failure,
+            Err(_) => Self::Error,
+        }
+    }
 }
 
 impl KmipClientConfig {
@@ -67,6 +102,7 @@ impl KmipClientConfig {
             client_key_pem,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            observer: None,
         }
     }
 }
@@ -84,6 +120,7 @@ impl fmt::Debug for KmipClientConfig {
             .field("client_key_pem", &self.client_key_pem)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("observer", &self.observer.is_some())
             .finish()
     }
 }
@@ -105,6 +142,8 @@ pub struct KmipClient {
     connect_timeout: Duration,
     /// Limit for one request/response exchange.
     request_timeout: Duration,
+    /// Told about every request.
+    observer: Option<RequestObserver>,
 }
 
 impl fmt::Debug for KmipClient {
@@ -138,6 +177,7 @@ impl KmipClient {
             connector: TlsConnector::from(Arc::new(tls_config)),
             connect_timeout: config.connect_timeout,
             request_timeout: config.request_timeout,
+            observer: config.observer.clone(),
         })
     }
 
@@ -254,8 +294,22 @@ impl KmipClient {
         self.call(operation, payload).await
     }
 
-    /// Sends one request and returns the payload of a successful response.
+    /// Sends one request, tells the observer how it ended, and returns the payload of a
+    /// successful response.
     async fn call(
+        &self,
+        operation: Operation,
+        payload: Vec<Ttlv>,
+    ) -> Result<Option<Ttlv>, KmipError> {
+        let result = self.send(operation, payload).await;
+        if let Some(observer) = &self.observer {
+            observer(operation, RequestOutcome::of(&result));
+        }
+        result
+    }
+
+    /// Sends one request and returns the payload of a successful response.
+    async fn send(
         &self,
         operation: Operation,
         payload: Vec<Ttlv>,

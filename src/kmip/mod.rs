@@ -31,7 +31,10 @@ mod testing;
 mod tls;
 pub mod ttlv;
 
-pub use client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, KmipClient, KmipClientConfig};
+pub use client::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, KmipClient, KmipClientConfig,
+    RequestObserver, RequestOutcome,
+};
 pub use error::KmipError;
 pub use messages::{Failure, ServerInfo};
 pub use tags::{ResultReason, RevocationReasonCode, State};

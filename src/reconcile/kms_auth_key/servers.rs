@@ -3,14 +3,18 @@
 //! reachability probe the controllers need. Errors are messages for the status: they name
 //! the server and the KMIP result, never the passphrase.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 
 use crate::api::key_manager::KmipServer;
 use crate::kmip::{
-    KmipClient, KmipClientConfig, KmipError, ResultReason, RevocationReasonCode, State,
+    KmipClient, KmipClientConfig, KmipError, RequestObserver, ResultReason, RevocationReasonCode,
+    State,
 };
 use crate::material::SecretBytes;
+use crate::metrics::KmipLabels;
 use crate::reconcile::context::Context;
 use crate::reconcile::secret::read_selector;
 
@@ -41,7 +45,22 @@ async fn client(ctx: &Context, ns: &str, server: &KmipServer) -> Result<KmipClie
         SecretBytes::new(field("tls.key")?),
     );
     config.server_name = server.server_name.clone();
+    config.observer = Some(count_requests(ctx, &server.address));
     KmipClient::new(&config).map_err(|e| e.to_string())
+}
+
+/// Counts every request to the server at `address` in `keysmith_kmip_requests_total`.
+fn count_requests(ctx: &Context, address: &str) -> RequestObserver {
+    let metrics = ctx.metrics.clone();
+    let server = address.trim().to_owned();
+    Arc::new(move |operation, outcome| {
+        let labels = KmipLabels {
+            server: server.clone(),
+            operation: format!("{operation:?}"),
+            result: outcome.as_str().to_owned(),
+        };
+        metrics.kmip_requests.get_or_create(&labels).inc();
+    })
 }
 
 /// Checks that `server` answers a KMIP request over mutual TLS.
