@@ -522,6 +522,8 @@ fn ready<G: Generated>(
     outcome.next_rotation = rotation_every(krs)
         .filter(|_| !copied)
         .map(|every| settled.generated_at + every);
+    // A copied chain expires with its leaf: the same time status.notAfter shows.
+    outcome.expires = material.not_after();
     (outcome, Some(material))
 }
 

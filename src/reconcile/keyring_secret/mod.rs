@@ -81,7 +81,8 @@ impl KeyringMaterial {
         }
     }
 
-    fn not_after(&self) -> Option<SystemTime> {
+    /// When the leaf certificate expires (certificate material only).
+    pub fn not_after(&self) -> Option<SystemTime> {
         let leaf = match self {
             Self::Certificate(m) => m.chain.first(),
             Self::Chain(chain) => chain.first(),
