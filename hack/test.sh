@@ -23,6 +23,9 @@ timed hack/install-deps.sh
 step "control plane (hack/controlplane/build.sh)"
 KEYSMITH_CONTROLPLANE_BIN=$(hack/controlplane/build.sh)
 export KEYSMITH_CONTROLPLANE_BIN
+step "helm (hack/helm/build.sh)"
+KEYSMITH_HELM=$(hack/helm/build.sh)
+export KEYSMITH_HELM
 
 # Processes of the control plane and operator binaries the tests start. Those running before
 # the tests (e.g. hack/controlplane/up.sh in another terminal) are not ours to judge.

@@ -21,7 +21,7 @@ use crate::support::wait::{self, HasCommonStatus, ready_condition};
 use crate::support::{self, apply, setup};
 
 /// The CA Secret and client certificate Secret the KeyManager names.
-async fn server_secrets(client: &Client, ns: &str, server: &KmipServer) {
+pub(crate) async fn server_secrets(client: &Client, ns: &str, server: &KmipServer) {
     let secrets = Api::<Secret>::namespaced(client.clone(), ns);
     let ca = serde_json::from_value::<Secret>(json!({
         "metadata": {"name": "kmip-ca"},
@@ -89,7 +89,7 @@ async fn wait_reason(client: &Client, ns: &str, name: &str, wanted: &'static str
 }
 
 /// Two servers of one CA (one client identity for both).
-fn two_servers(prefix: &str) -> (KmipServer, KmipServer) {
+pub(crate) fn two_servers(prefix: &str) -> (KmipServer, KmipServer) {
     let ca: Arc<KmipCa> = KmipCa::new(&format!("{prefix}-ca"));
     (
         KmipServer::start_with_ca(&format!("{prefix}-a"), ca.clone()),

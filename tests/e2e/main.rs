@@ -7,6 +7,7 @@ mod support;
 mod admission;
 mod by_hand;
 mod certificate_key_pair;
+mod chart;
 mod cli_tools;
 mod controlplane;
 mod examples;

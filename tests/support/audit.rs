@@ -6,13 +6,16 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// Logs every write, and reads of single Secrets (each reconcile reads its target Secret
-/// once, which proves a reconcile happened). Metadata only: no request or response bodies,
-/// so Secret data never reaches the log.
+/// once, which proves a reconcile happened), and every request of a ServiceAccount (the
+/// operator run with the Helm chart's RBAC: which permissions it uses, which it lacks).
+/// Metadata only: no request or response bodies, so Secret data never reaches the log.
 const POLICY: &str = r#"
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived"]
 rules:
+- level: Metadata
+  userGroups: ["system:serviceaccounts"]
 - level: Metadata
   verbs: ["create", "update", "patch", "delete", "deletecollection"]
 - level: Metadata
@@ -58,6 +61,9 @@ pub struct AuditUser {
 /// The object of a request.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuditObject {
+    /// API group; empty for the core group.
+    #[serde(default, rename = "apiGroup")]
+    pub api_group: String,
     /// Resource, e.g. `secrets`.
     #[serde(default)]
     pub resource: String,
@@ -87,6 +93,15 @@ pub fn requests(log: &Path, user: &str, namespace: &str) -> Vec<AuditEvent> {
         .filter_map(|line| serde_json::from_str::<AuditEvent>(line).ok())
         .filter(|e| e.user.username == user)
         .filter(|e| e.object_ref.as_ref().and_then(|o| o.namespace.as_deref()) == Some(namespace))
+        .collect()
+}
+
+/// Every audited request by `user` in any namespace or cluster-wide, in order.
+pub fn requests_of(log: &Path, user: &str) -> Vec<AuditEvent> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<AuditEvent>(line).ok())
+        .filter(|e| e.user.username == user)
         .collect()
 }
 

@@ -14,6 +14,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod audit;
+pub mod helm;
 pub mod kmip;
 pub mod openssl;
 pub mod operator;
@@ -192,6 +193,18 @@ impl ControlPlane {
     /// The API server's audit log (JSON lines; write requests only).
     pub fn audit_log(&self) -> &Path {
         &self.audit_log
+    }
+
+    /// Writes a kubeconfig that authenticates with a bearer `token` (e.g. a ServiceAccount
+    /// token from `kubectl create token`) and nothing else, and returns its path.
+    pub fn token_kubeconfig(&self, file_name: &str, token: &str) -> PathBuf {
+        let admin = std::fs::read_to_string(&self.kubeconfig).expect("read admin kubeconfig");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&admin).expect("admin kubeconfig is JSON");
+        config["users"][0]["user"] = serde_json::json!({ "token": token.trim() });
+        let path = self.dir.path().join(file_name);
+        std::fs::write(&path, config.to_string()).expect("write token kubeconfig");
+        path
     }
 
     /// Path of an admin kubeconfig, for `kubectl --kubeconfig` and other tools.

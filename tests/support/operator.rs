@@ -162,6 +162,23 @@ impl OperatorProcess {
         }
     }
 
+    /// `keysmith run` with exactly `args` (no defaults added) as the identity of `kubeconfig`,
+    /// logging at trace level (text format unless `args` say otherwise) to `log`.
+    pub fn start_as(kubeconfig: &Path, log: &Path, args: &[String]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keysmith"));
+        cmd.arg("run")
+            .args(args)
+            .env("KUBECONFIG", kubeconfig)
+            .env("RUST_LOG", "trace")
+            .env_remove("POD_NAMESPACE")
+            .env_remove("POD_NAME");
+        let process = Managed::spawn("keysmith", cmd, log).expect("start keysmith");
+        Self {
+            process,
+            log: log.to_owned(),
+        }
+    }
+
     /// Everything the operator logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
