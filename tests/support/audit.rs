@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// Logs every write, and reads of single Secrets (each reconcile reads its target Secret
-/// once, which proves a reconcile happened). Metadata only: no request or response bodies,
-/// so Secret data never reaches the log.
+/// once, which proves a reconcile happened), and every request of a ServiceAccount (only a
+/// test's restricted operator identity is one: its reads show where it looks). Metadata
+/// only: no request or response bodies, so Secret data never reaches the log.
 const POLICY: &str = r#"
 apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -18,6 +19,8 @@ rules:
 - level: Metadata
   verbs: ["get"]
   resources: [{group: "", resources: ["secrets"]}]
+- level: Metadata
+  userGroups: ["system:serviceaccounts"]
 - level: None
 "#;
 
@@ -87,6 +90,15 @@ pub fn requests(log: &Path, user: &str, namespace: &str) -> Vec<AuditEvent> {
         .filter_map(|line| serde_json::from_str::<AuditEvent>(line).ok())
         .filter(|e| e.user.username == user)
         .filter(|e| e.object_ref.as_ref().and_then(|o| o.namespace.as_deref()) == Some(namespace))
+        .collect()
+}
+
+/// Every audited request by `user` so far, in any namespace or none, in order.
+pub fn requests_by(log: &Path, user: &str) -> Vec<AuditEvent> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<AuditEvent>(line).ok())
+        .filter(|e| e.user.username == user)
         .collect()
 }
 
