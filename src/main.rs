@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use keysmith::cli;
 use keysmith::reconcile::context::Settings;
 use keysmith::reconcile::leader::LeaderElection;
+use keysmith::reconcile::namespaces::{WatchedNamespaces, parse_namespace};
 use keysmith::reconcile::run::{RunConfig, run};
 use keysmith::telemetry::{self, LogFormat};
 
@@ -83,9 +84,19 @@ struct RunArgs {
     /// Longest retry delay after repeated failures (Go duration, e.g. 5m).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     backoff_max: Duration,
-    /// Watch resources of this namespace only (default: every namespace).
-    #[arg(long)]
-    namespace: Option<String>,
+    /// Watch resources of these namespaces only, comma-separated or repeated (default, or
+    /// empty: every namespace). With a list the operator makes no cluster-wide request:
+    /// namespaced Roles in these namespaces (and the key namespace) are all it needs.
+    /// References (issuerRef, --default-issuer) into other namespaces are refused.
+    /// `--namespace` is a deprecated alias.
+    #[arg(
+        long,
+        alias = "namespace",
+        value_name = "NAMESPACE,...",
+        value_delimiter = ',',
+        value_parser = parse_namespace
+    )]
+    namespaces: Vec<String>,
     /// The CA CertificateKeyPair, as <namespace>/<name>, that signs KeyringSecret
     /// certificates without an issuerRef (default: they are self-signed).
     #[arg(long, value_parser = parse_object_key)]
@@ -185,6 +196,8 @@ fn run_operator(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.backoff_min > args.backoff_max {
         return Err("--backoff-min must not exceed --backoff-max".into());
     }
+    let namespaces = WatchedNamespaces::new(args.namespaces);
+    check_default_issuer(args.default_issuer.as_ref(), &namespaces)?;
     let leader_election = args.leader_elect.then(|| LeaderElection {
         namespace: args
             .leader_election_namespace
@@ -208,11 +221,11 @@ fn run_operator(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
             generate_slots: args
                 .generate_slots
                 .map_or_else(default_generate_slots, usize::from),
+            namespaces,
         },
         concurrency: args.concurrency,
         metrics_addr: args.metrics_bind_address,
         health_addr: args.health_bind_address,
-        namespace: args.namespace,
         leader_election,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -224,6 +237,19 @@ fn run_operator(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     runtime.shutdown_timeout(Duration::from_secs(5));
     result?;
     Ok(())
+}
+
+/// The default CA must lie in a watched namespace: the operator reads nothing elsewhere.
+fn check_default_issuer(
+    default_issuer: Option<&(String, String)>,
+    namespaces: &WatchedNamespaces,
+) -> Result<(), String> {
+    match default_issuer {
+        Some((namespace, name)) if !namespaces.contains(namespace) => Err(format!(
+            "--default-issuer {namespace}/{name} is outside --namespaces {namespaces}"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A client from the kubeconfig (or in-cluster config) and its default namespace.
@@ -296,4 +322,55 @@ fn write_crds(dir: &Path, stdout: bool) -> Result<(), Box<dyn std::error::Error>
         std::fs::write(&path, yaml).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(flags: &[&str]) -> Result<RunArgs, clap::Error> {
+        let args = ["keysmith", "run"].iter().chain(flags);
+        match Cli::try_parse_from(args)?.command {
+            Command::Run(args) => Ok(*args),
+            _ => unreachable!("parsed `run`"),
+        }
+    }
+
+    #[test]
+    fn namespaces_are_comma_separated_or_repeated() {
+        let args = run_args(&["--namespaces=a,b", "--namespaces", "c"]).expect("parses");
+        assert_eq!(args.namespaces, ["a", "b", "c"]);
+        assert!(run_args(&[]).expect("parses").namespaces.is_empty());
+    }
+
+    #[test]
+    fn namespace_is_a_deprecated_alias() {
+        let args = run_args(&["--namespace=shop"]).expect("parses");
+        assert_eq!(args.namespaces, ["shop"]);
+    }
+
+    #[test]
+    fn an_empty_namespaces_flag_means_all() {
+        let args = run_args(&["--namespaces="]).expect("parses");
+        assert_eq!(
+            WatchedNamespaces::new(args.namespaces),
+            WatchedNamespaces::All
+        );
+    }
+
+    #[test]
+    fn namespaces_must_be_dns_labels() {
+        assert!(run_args(&["--namespaces=a,Bad"]).is_err());
+        assert!(run_args(&["--namespaces=a/b"]).is_err());
+    }
+
+    #[test]
+    fn the_default_issuer_must_be_watched() {
+        let issuer = ("pki".to_owned(), "ca".to_owned());
+        let only = WatchedNamespaces::new(["shop"]);
+        assert!(check_default_issuer(Some(&issuer), &only).is_err());
+        assert!(check_default_issuer(Some(&issuer), &WatchedNamespaces::new(["pki"])).is_ok());
+        assert!(check_default_issuer(Some(&issuer), &WatchedNamespaces::All).is_ok());
+        assert!(check_default_issuer(None, &only).is_ok());
+    }
 }

@@ -12,6 +12,7 @@ use kube::runtime::reflector::Store;
 use crate::api::keyring_secret::KeyringSecret;
 use crate::metrics::Metrics;
 
+use super::namespaces::WatchedNamespaces;
 use super::slow::SlowTasks;
 
 /// Operator settings (api.md section 6) that reconciles need.
@@ -30,6 +31,8 @@ pub struct Settings {
     pub generate_timeout: Duration,
     /// Most slow generations running at once.
     pub generate_slots: usize,
+    /// The namespaces watched (`--namespaces`); references into others are refused.
+    pub namespaces: WatchedNamespaces,
 }
 
 impl Default for Settings {
@@ -41,6 +44,7 @@ impl Default for Settings {
             default_issuer: None,
             generate_timeout: Duration::from_secs(3600),
             generate_slots: 1,
+            namespaces: WatchedNamespaces::All,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
@@ -30,15 +31,18 @@ use super::key_manager as km;
 use super::keyring_secret::{self as krs, decide::IssuerChoice, decide::issuer_choice, refers_to};
 use super::kms_auth_key as kms;
 use super::leader::{self, LeaderElection, LeaderError};
+use super::namespaces::WatchedNamespaces;
 use super::outcome::{error_policy, reconcile};
 use super::secret::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION};
 use super::slow::{SlowTasks, TaskOwner};
 use super::ssh_key as ssh;
+use super::watch_merge;
 
 /// How the operator runs.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
-    /// Settings shared with the reconciles.
+    /// Settings shared with the reconciles, among them the watched namespaces: with a list,
+    /// every watch is namespaced (no cluster-wide request at all).
     pub settings: Settings,
     /// Most reconciles running at once per controller.
     pub concurrency: u16,
@@ -46,8 +50,6 @@ pub struct RunConfig {
     pub metrics_addr: SocketAddr,
     /// Address of `/healthz` and `/readyz` (may equal `metrics_addr`).
     pub health_addr: SocketAddr,
-    /// Watch resources of this namespace only; `None`: every namespace.
-    pub namespace: Option<String>,
     /// Run the controllers only while holding this Lease; `None`: always.
     pub leader_election: Option<LeaderElection>,
 }
@@ -153,7 +155,7 @@ pub async fn run_until(
         }
         Ok(())
     };
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), namespace = ?config.namespace, "keysmith started");
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), namespaces = %config.settings.namespaces, "keysmith started");
     let (result, (), ()) = tokio::join!(work, endpoints, external);
     tracing::info!("keysmith stopped");
     result
@@ -234,11 +236,7 @@ async fn operate<F, Fut>(
             }
         }
     };
-    let sweeper = sweep_key_secrets(
-        client.clone(),
-        config.settings.key_namespace.clone(),
-        stopped(),
-    );
+    let sweeper = sweep_key_secrets(client.clone(), config.settings.clone(), stopped());
 
     let closing = {
         let ctx = ctx.clone();
@@ -308,22 +306,18 @@ fn certificate_key_pair_controller(
     config: &RunConfig,
     ctx: &Context,
 ) -> (Controller<CertificateKeyPair>, Store<CertificateKeyPair>) {
-    let (primary, store) = primary::<CertificateKeyPair>(client, config.namespace.as_deref());
-    // Issuers may live in other namespaces: watched cluster-wide.
-    let issuers = Api::<CertificateKeyPair>::all(client.clone());
+    let namespaces = &config.settings.namespaces;
+    let (primary, store) = primary::<CertificateKeyPair>(client, namespaces);
+    // Issuers may live in other watched namespaces (the same watches as the primary's).
+    let issuers = watch_objects::<CertificateKeyPair>(client, namespaces);
     let controller = Controller::for_stream(primary, store.clone())
         .with_config(controller::Config::default().concurrency(config.concurrency));
     let dependents_store = store.clone();
     let controller = controller
-        .watches_stream(
-            owned_secrets(client, config.namespace.as_deref()),
-            |secret| owner_of(&secret, ckp::KIND),
-        )
-        .watches(
-            issuers,
-            watcher::Config::default().any_semantic(),
-            move |ca| signed_by(&dependents_store, &ca),
-        )
+        .watches_stream(owned_secrets(client, namespaces), |secret| {
+            owner_of(&secret, ckp::KIND)
+        })
+        .watches_stream(issuers, move |ca| signed_by(&dependents_store, &ca))
         .reconcile_on(finished_tasks(&ctx.slow, ckp::KIND));
     (controller, store)
 }
@@ -331,20 +325,16 @@ fn certificate_key_pair_controller(
 /// The SshKey controller: its own resources, the Secrets it writes, and the CA keys that
 /// sign its certificates (a rotated CA key re-certifies every key it signed).
 fn ssh_key_controller(client: &Client, config: &RunConfig) -> (Controller<SshKey>, Store<SshKey>) {
-    let (primary, store) = primary::<SshKey>(client, config.namespace.as_deref());
-    let authorities = scoped::<SshKey>(client, config.namespace.as_deref());
+    let namespaces = &config.settings.namespaces;
+    let (primary, store) = primary::<SshKey>(client, namespaces);
+    let authorities = watch_objects::<SshKey>(client, namespaces);
     let dependents_store = store.clone();
     let controller = Controller::for_stream(primary, store.clone())
         .with_config(controller::Config::default().concurrency(config.concurrency))
-        .watches_stream(
-            owned_secrets(client, config.namespace.as_deref()),
-            |secret| owner_of(&secret, ssh::KIND),
-        )
-        .watches(
-            authorities,
-            watcher::Config::default().any_semantic(),
-            move |ca| certified_by(&dependents_store, &ca),
-        );
+        .watches_stream(owned_secrets(client, namespaces), |secret| {
+            owner_of(&secret, ssh::KIND)
+        })
+        .watches_stream(authorities, move |ca| certified_by(&dependents_store, &ca));
     (controller, store)
 }
 
@@ -357,28 +347,22 @@ fn keyring_secret_controller(
     config: &RunConfig,
     ctx: &Context,
 ) -> (Controller<KeyringSecret>, Store<KeyringSecret>) {
-    let (primary, store) = primary::<KeyringSecret>(client, config.namespace.as_deref());
-    let references = scoped::<KeyringSecret>(client, config.namespace.as_deref());
-    let issuers = Api::<CertificateKeyPair>::all(client.clone());
+    let namespaces = &config.settings.namespaces;
+    let (primary, store) = primary::<KeyringSecret>(client, namespaces);
+    let references = watch_objects::<KeyringSecret>(client, namespaces);
+    let issuers = watch_objects::<CertificateKeyPair>(client, namespaces);
     let finished = finished_tasks(&ctx.slow, krs::KIND);
     let (dependents, signed) = (store.clone(), store.clone());
     let default_issuer = config.settings.default_issuer.clone();
     let controller = Controller::for_stream(primary, store.clone())
         .with_config(controller::Config::default().concurrency(config.concurrency))
-        .watches_stream(
-            owned_secrets(client, config.namespace.as_deref()),
-            |secret| owner_of(&secret, krs::KIND),
-        )
-        .watches(
-            references,
-            watcher::Config::default().any_semantic(),
-            move |pkey| referring_to(&dependents, &pkey),
-        )
-        .watches(
-            issuers,
-            watcher::Config::default().any_semantic(),
-            move |ca| keyring_signed_by(&signed, &ca, default_issuer.as_ref()),
-        )
+        .watches_stream(owned_secrets(client, namespaces), |secret| {
+            owner_of(&secret, krs::KIND)
+        })
+        .watches_stream(references, move |pkey| referring_to(&dependents, &pkey))
+        .watches_stream(issuers, move |ca| {
+            keyring_signed_by(&signed, &ca, default_issuer.as_ref())
+        })
         .reconcile_on(finished);
     (controller, store)
 }
@@ -450,24 +434,21 @@ fn kms_auth_key_controller(
     client: &Client,
     config: &RunConfig,
 ) -> (Controller<KmsAuthKey>, Store<KmsAuthKey>) {
-    let (primary, store) = primary::<KmsAuthKey>(client, config.namespace.as_deref());
-    let managers = scoped::<KeyManager>(client, config.namespace.as_deref());
-    let siblings = scoped::<KmsAuthKey>(client, config.namespace.as_deref());
+    let namespaces = &config.settings.namespaces;
+    let (primary, store) = primary::<KmsAuthKey>(client, namespaces);
+    let managers = watch_objects::<KeyManager>(client, namespaces);
+    let siblings = watch_objects::<KmsAuthKey>(client, namespaces);
     let (by_manager, by_sibling) = (store.clone(), store.clone());
     let controller = Controller::for_stream(primary, store.clone())
         .with_config(controller::Config::default().concurrency(config.concurrency))
+        .watches_stream(owned_secrets(client, namespaces), |secret| {
+            owner_of(&secret, kms::KIND)
+        })
+        .watches_stream(managers, move |manager| {
+            keys_of(&by_manager, &manager.namespace(), &manager.name_any())
+        })
         .watches_stream(
-            owned_secrets(client, config.namespace.as_deref()),
-            |secret| owner_of(&secret, kms::KIND),
-        )
-        .watches(
-            managers,
-            watcher::Config::default().any_semantic(),
-            move |manager| keys_of(&by_manager, &manager.namespace(), &manager.name_any()),
-        )
-        .watches(
             siblings,
-            watcher::Config::default().any_semantic(),
             // Only a key going away can make room for another: status writes of the other
             // keys must not re-run this one (that would bypass its backoff).
             move |key: KmsAuthKey| {
@@ -507,11 +488,12 @@ fn key_manager_controller(
     client: &Client,
     config: &RunConfig,
 ) -> (Controller<KeyManager>, Store<KeyManager>) {
-    let (primary, store) = primary::<KeyManager>(client, config.namespace.as_deref());
-    let keys = scoped::<KmsAuthKey>(client, config.namespace.as_deref());
+    let namespaces = &config.settings.namespaces;
+    let (primary, store) = primary::<KeyManager>(client, namespaces);
+    let keys = watch_objects::<KmsAuthKey>(client, namespaces);
     let controller = Controller::for_stream(primary, store.clone())
         .with_config(controller::Config::default().concurrency(config.concurrency))
-        .watches(keys, watcher::Config::default().any_semantic(), |key| {
+        .watches_stream(keys, |key: KmsAuthKey| {
             // The count changes when a key appears (no status yet) or goes away; the keys'
             // own status writes must not re-probe the servers.
             let counted = key.status.is_none() || key.metadata.deletion_timestamp.is_some();
@@ -547,10 +529,11 @@ fn certified_by(store: &Store<SshKey>, ca: &SshKey) -> Vec<ObjectRef<SshKey>> {
 /// changes of the spec (generation), of annotations (`keysmith.dev/rotate`) or of finalizers
 /// (the KmsAuthKey finalizer is added by one reconcile, the next one does the work). The status
 /// keysmith writes does not trigger another reconcile, so a failing resource is retried
-/// with its backoff rather than by its own status write.
+/// with its backoff rather than by its own status write. The store is ready once every
+/// watched namespace has been listed.
 fn primary<K>(
     client: &Client,
-    namespace: Option<&str>,
+    namespaces: &WatchedNamespaces,
 ) -> (
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
     Store<K>,
@@ -565,35 +548,99 @@ where
         + 'static,
 {
     let (store, writer) = reflector::store();
-    let stream = watcher(
-        scoped::<K>(client, namespace),
-        watcher::Config::default().any_semantic(),
-    )
-    .default_backoff()
-    .reflect(writer)
-    .applied_objects()
-    .predicate_filter(
-        predicates::generation
-            .combine(predicates::annotations)
-            .combine(predicates::finalizers),
-        PredicateConfig::default(),
-    );
+    let stream = watch_events::<K>(client, namespaces)
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation
+                .combine(predicates::annotations)
+                .combine(predicates::finalizers),
+            PredicateConfig::default(),
+        );
     (stream, store)
+}
+
+/// The watch events of `K` in the watched namespaces as ONE watch's events, fit for one
+/// reflector: a single watch for all namespaces or for one, else one watch per namespace
+/// merged by [`watch_merge::merge`].
+fn watch_events<K>(
+    client: &Client,
+    namespaces: &WatchedNamespaces,
+) -> BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static,
+{
+    let mut watches = per_namespace(namespaces, |namespace| {
+        watcher(
+            scoped::<K>(client, namespace),
+            watcher::Config::default().any_semantic(),
+        )
+        .default_backoff()
+        .boxed()
+    });
+    if watches.len() == 1 {
+        return watches.remove(0);
+    }
+    watch_merge::merge(watches).boxed()
+}
+
+/// Every object of `K` that changes in the watched namespaces (one watch per namespace, or
+/// one for all), for a controller's secondary watches.
+fn watch_objects<K>(
+    client: &Client,
+    namespaces: &WatchedNamespaces,
+) -> BoxStream<'static, Result<K, watcher::Error>>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static,
+{
+    let watches = per_namespace(namespaces, |namespace| {
+        watcher(
+            scoped::<K>(client, namespace),
+            watcher::Config::default().any_semantic(),
+        )
+        .default_backoff()
+        .touched_objects()
+        .boxed()
+    });
+    futures::stream::select_all(watches).boxed()
 }
 
 /// A metadata-only watch of the Secrets keysmith wrote: the operator never caches the
 /// cluster's Secrets or their data.
 fn owned_secrets(
     client: &Client,
-    namespace: Option<&str>,
-) -> impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + 'static
-{
+    namespaces: &WatchedNamespaces,
+) -> BoxStream<'static, Result<PartialObjectMeta<Secret>, watcher::Error>> {
     let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
-    watcher(
-        scoped::<PartialObjectMeta<Secret>>(client, namespace),
-        watcher::Config::default().labels(&selector).any_semantic(),
-    )
-    .touched_objects()
+    let watches = per_namespace(namespaces, |namespace| {
+        watcher(
+            scoped::<PartialObjectMeta<Secret>>(client, namespace),
+            watcher::Config::default().labels(&selector).any_semantic(),
+        )
+        .default_backoff()
+        .touched_objects()
+        .boxed()
+    });
+    futures::stream::select_all(watches).boxed()
+}
+
+/// One stream per watched namespace from `watch(Some(namespace))`, or the one
+/// `watch(None)` for all namespaces.
+fn per_namespace<T>(namespaces: &WatchedNamespaces, watch: impl Fn(Option<&str>) -> T) -> Vec<T> {
+    match namespaces.list() {
+        None => vec![watch(None)],
+        Some(list) => list.iter().map(|ns| watch(Some(ns))).collect(),
+    }
 }
 
 /// An Api over one namespace, or all.
@@ -718,12 +765,13 @@ const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 /// Removes key Secrets whose resource is gone: at start, then every [`SWEEP_INTERVAL`].
 async fn sweep_key_secrets(
     client: Client,
-    key_namespace: String,
+    settings: Settings,
     stopped: impl std::future::Future<Output = ()>,
 ) {
+    let key_namespace = settings.key_namespace.as_str();
     let sweeping = async {
         loop {
-            if let Err(e) = key_store::sweep(&client, &key_namespace).await {
+            if let Err(e) = key_store::sweep(&client, key_namespace, &settings.namespaces).await {
                 tracing::warn!(namespace = %key_namespace, error = %e, "sweeping key Secrets failed");
             }
             tokio::time::sleep(SWEEP_INTERVAL).await;

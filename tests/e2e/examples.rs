@@ -9,6 +9,7 @@ use kube::api::Api;
 
 use keysmith::api::CertificateKeyPair;
 use keysmith::api::common::reason;
+use keysmith::reconcile::namespaces::WatchedNamespaces;
 
 use crate::support::openssl::{self, Files};
 use crate::support::operator::Operator;
@@ -141,8 +142,10 @@ async fn example_cross_namespace_issuer() {
     let client = cp.client();
     let pki = cp.namespace(&client, "ex-pki").await;
     let shop = cp.namespace(&client, "ex-shop").await;
-    let _pki_operator = Operator::start(cp, &pki);
-    let _shop_operator = Operator::start(cp, &shop);
+    let outsider = cp.namespace(&client, "ex-outsider").await;
+    // One operator for the three namespaces: it reads issuers only where it watches.
+    let watched = WatchedNamespaces::new([pki.clone(), shop.clone(), outsider.clone()]);
+    let _operator = Operator::start_with(cp, &pki, |config| config.settings.namespaces = watched);
     // The example's namespaces are mapped onto this test's own (the Namespace objects in
     // the file then refer to namespaces that already exist).
     let yaml = example("cross-namespace-issuer.yaml")
@@ -165,8 +168,6 @@ async fn example_cross_namespace_issuer() {
     assert!(ok, "{out}");
 
     // Another namespace the CA does not allow is refused.
-    let outsider = cp.namespace(&client, "ex-outsider").await;
-    let _outsider_operator = Operator::start(cp, &outsider);
     let denied = format!(
         "apiVersion: keysmith.dev/v1alpha1\nkind: CertificateKeyPair\nmetadata:\n  name: intruder\nspec:\n  commonName: intruder\n  issuerRef: {{name: shared-ca, namespace: {pki}}}\n"
     );

@@ -16,6 +16,7 @@ mod keyring_secret;
 mod kmip_server;
 mod kms;
 mod leader_election;
+mod namespaces;
 mod operator_binary;
 mod secrets_stay_secret;
 mod ssh_key;

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// Logs every write, and reads of single Secrets (each reconcile reads its target Secret
-/// once, which proves a reconcile happened), and every request of a ServiceAccount (the
-/// operator run with the Helm chart's RBAC: which permissions it uses, which it lacks).
-/// Metadata only: no request or response bodies, so Secret data never reaches the log.
+/// once, which proves a reconcile happened), and every request of a ServiceAccount (only a
+/// test's restricted operator identity is one, e.g. the Helm chart's: which permissions it
+/// uses, which it lacks, where it looks). Metadata only: no request or response bodies, so Secret data never reaches the log.
 const POLICY: &str = r#"
 apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -96,8 +96,8 @@ pub fn requests(log: &Path, user: &str, namespace: &str) -> Vec<AuditEvent> {
         .collect()
 }
 
-/// Every audited request by `user` in any namespace or cluster-wide, in order.
-pub fn requests_of(log: &Path, user: &str) -> Vec<AuditEvent> {
+/// Every audited request by `user` so far, in any namespace or none, in order.
+pub fn requests_by(log: &Path, user: &str) -> Vec<AuditEvent> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     text.lines()
         .filter_map(|line| serde_json::from_str::<AuditEvent>(line).ok())

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use keysmith::reconcile::context::Settings;
+use keysmith::reconcile::namespaces::WatchedNamespaces;
 use keysmith::reconcile::run::{RunConfig, run_until};
 use tokio::sync::oneshot;
 
@@ -20,12 +21,12 @@ fn config(namespace: &str) -> RunConfig {
             key_namespace: namespace.to_owned(),
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(10),
+            namespaces: WatchedNamespaces::new([namespace]),
             ..Settings::default()
         },
         concurrency: 4,
         metrics_addr: "127.0.0.1:0".parse().expect("address"),
         health_addr: "127.0.0.1:0".parse().expect("address"),
-        namespace: Some(namespace.to_owned()),
         leader_election: None,
     }
 }
@@ -111,7 +112,7 @@ pub struct OperatorProcess {
 }
 
 impl OperatorProcess {
-    /// Starts `keysmith run --namespace <namespace>` with the operator identity, writing its
+    /// Starts `keysmith run --namespaces <namespace>` with the operator identity, writing its
     /// logs (`RUST_LOG=trace`, text format) to `log`.
     pub fn start(cp: &ControlPlane, namespace: &str, log: &Path) -> Self {
         Self::start_on(cp, namespace, log, 0, 0)
@@ -119,7 +120,20 @@ impl OperatorProcess {
 
     /// Like [`OperatorProcess::start`], with `extra` flags (e.g. `--leader-elect`).
     pub fn start_with(cp: &ControlPlane, namespace: &str, log: &Path, extra: &[&str]) -> Self {
-        Self::spawn(cp, namespace, log, (0, 0), extra)
+        Self::spawn(cp.operator_kubeconfig(), namespace, log, (0, 0), extra)
+    }
+
+    /// Like [`OperatorProcess::start_with`], with the identity of `kubeconfig` instead of the
+    /// operator's, and /metrics and the probes on these ports of 127.0.0.1. `namespace` is
+    /// the key namespace and the first of `--namespaces` (`extra` may add more).
+    pub fn start_as(
+        kubeconfig: &Path,
+        namespace: &str,
+        log: &Path,
+        ports: (u16, u16),
+        extra: &[&str],
+    ) -> Self {
+        Self::spawn(kubeconfig, namespace, log, ports, extra)
     }
 
     /// Like [`OperatorProcess::start`], serving /metrics and the probes on these ports of
@@ -131,11 +145,12 @@ impl OperatorProcess {
         metrics_port: u16,
         health_port: u16,
     ) -> Self {
-        Self::spawn(cp, namespace, log, (metrics_port, health_port), &[])
+        let ports = (metrics_port, health_port);
+        Self::spawn(cp.operator_kubeconfig(), namespace, log, ports, &[])
     }
 
     fn spawn(
-        cp: &ControlPlane,
+        kubeconfig: &Path,
         namespace: &str,
         log: &Path,
         (metrics_port, health_port): (u16, u16),
@@ -143,7 +158,7 @@ impl OperatorProcess {
     ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keysmith"));
         cmd.arg("run")
-            .arg(format!("--namespace={namespace}"))
+            .arg(format!("--namespaces={namespace}"))
             .arg(format!("--key-namespace={namespace}"))
             .arg(format!("--metrics-bind-address=127.0.0.1:{metrics_port}"))
             .arg(format!("--health-bind-address=127.0.0.1:{health_port}"))
@@ -152,7 +167,7 @@ impl OperatorProcess {
             .arg("--generate-slots=1")
             .arg("--log-format=text")
             .args(extra)
-            .env("KUBECONFIG", cp.operator_kubeconfig())
+            .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "trace")
             .env_remove("POD_NAMESPACE");
         let process = Managed::spawn("keysmith", cmd, log).expect("start keysmith");
@@ -164,7 +179,7 @@ impl OperatorProcess {
 
     /// `keysmith run` with exactly `args` (no defaults added) as the identity of `kubeconfig`,
     /// logging at trace level (text format unless `args` say otherwise) to `log`.
-    pub fn start_as(kubeconfig: &Path, log: &Path, args: &[String]) -> Self {
+    pub fn start_exactly(kubeconfig: &Path, log: &Path, args: &[String]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keysmith"));
         cmd.arg("run")
             .args(args)

@@ -9,6 +9,8 @@ use crate::api::common::reason;
 
 use super::decide::IssuerState;
 use super::{Error, key_store, target_secret_name, tls_material_from_secret};
+use crate::reconcile::context::Settings;
+use crate::reconcile::namespaces::WatchedNamespaces;
 use crate::reconcile::resource::is_ready_for_current_spec;
 use crate::reconcile::secret::Ownership;
 
@@ -24,22 +26,26 @@ pub fn issuer_key(ckp: &CertificateKeyPair) -> Option<(String, String)> {
 }
 
 /// Looks up the CA named by `ckp.spec.issuerRef` and checks that it may and can sign.
-/// `key_namespace` holds the CA's key when it does not export it.
+/// `settings.key_namespace` holds the CA's key when it does not export it.
 pub async fn resolve(
     client: &Client,
-    key_namespace: &str,
+    settings: &Settings,
     ckp: &CertificateKeyPair,
 ) -> Result<IssuerState, Error> {
     let Some((namespace, name)) = issuer_key(ckp) else {
         return Ok(IssuerState::SelfSigned);
     };
+    if let Some(refused) = unwatched(&settings.namespaces, &namespace, &name) {
+        return Ok(refused);
+    }
     let own_namespace = ckp.namespace().unwrap_or_default();
-    if let Some(message) = issuer_loop(client, ckp, (namespace.clone(), name.clone())).await? {
+    let first = (namespace.clone(), name.clone());
+    if let Some(message) = issuer_loop(client, &settings.namespaces, ckp, first).await? {
         return Ok(unavailable(reason::INVALID_SPEC, message));
     }
     resolve_ca(
         client,
-        key_namespace,
+        settings,
         &own_namespace,
         (namespace, name),
         NamespaceCheck::CaPolicy,
@@ -58,14 +64,19 @@ pub enum NamespaceCheck {
 }
 
 /// Looks up the CA CertificateKeyPair `(namespace, name)` for a requester in
-/// `own_namespace` and checks that it may and can sign.
+/// `own_namespace` and checks that it may and can sign. A CA outside the watched
+/// namespaces is refused without asking the API server (the operator may not read there).
 pub async fn resolve_ca(
     client: &Client,
-    key_namespace: &str,
+    settings: &Settings,
     own_namespace: &str,
     (namespace, name): (String, String),
     check: NamespaceCheck,
 ) -> Result<IssuerState, Error> {
+    if let Some(refused) = unwatched(&settings.namespaces, &namespace, &name) {
+        return Ok(refused);
+    }
+    let key_namespace = settings.key_namespace.as_str();
     let ca_ref = format!("{namespace}/{name}");
     let api = Api::<CertificateKeyPair>::namespaced(client.clone(), &namespace);
     let ca = api.get_opt(&name).await.map_err(|source| Error::Read {
@@ -144,16 +155,18 @@ async fn read_ca_material(
 const MAX_CHAIN: usize = 8;
 
 /// `Some(message)` when the issuer chain starting at `first` comes back to `ckp` (itself as
-/// issuer, or A -> B -> A): such a chain would re-issue forever.
+/// issuer, or A -> B -> A): such a chain would re-issue forever. The chain is followed
+/// within the `watched` namespaces only (the operator reads nothing elsewhere).
 async fn issuer_loop(
     client: &Client,
+    watched: &WatchedNamespaces,
     ckp: &CertificateKeyPair,
     first: (String, String),
 ) -> Result<Option<String>, Error> {
     let own = (ckp.namespace().unwrap_or_default(), ckp.name_any());
     let mut next = Some(first);
     for _ in 0..MAX_CHAIN {
-        let Some(current) = next.take() else {
+        let Some(current) = next.take().filter(|(ns, _)| watched.contains(ns)) else {
             return Ok(None);
         };
         if current == own {
@@ -172,6 +185,19 @@ async fn issuer_loop(
         next = found.as_ref().and_then(issuer_key);
     }
     Ok(None)
+}
+
+/// `Forbidden` when the CA `namespace/name` lies outside the `watched` namespaces.
+fn unwatched(watched: &WatchedNamespaces, namespace: &str, name: &str) -> Option<IssuerState> {
+    (!watched.contains(namespace)).then(|| {
+        unavailable(
+            reason::FORBIDDEN,
+            format!(
+                "issuer CertificateKeyPair {namespace}/{name} is in namespace {namespace}, \
+                 which this operator does not watch (--namespaces {watched}); add it there"
+            ),
+        )
+    })
 }
 
 fn unavailable(reason: &'static str, message: String) -> IssuerState {

@@ -16,6 +16,7 @@ use crate::api::certificate_key_pair::{CertificateKeyPair, KeyEncoding, PrivateK
 use crate::material::pkey::PrivateKey;
 
 use super::{Error, KIND};
+use crate::reconcile::namespaces::WatchedNamespaces;
 use crate::reconcile::secret::{
     FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_ANNOTATION,
 };
@@ -118,15 +119,21 @@ pub async fn write(
 }
 
 /// Deletes the key Secrets in `key_namespace` whose resource no longer exists, has another
-/// uid, or now exports its key. Returns how many were deleted.
-pub async fn sweep(client: &Client, key_namespace: &str) -> Result<usize, kube::Error> {
+/// uid, or now exports its key. Key Secrets of resources outside the `watched` namespaces
+/// are left alone (not ours to judge; the operator may not read there). Returns how many
+/// were deleted.
+pub async fn sweep(
+    client: &Client,
+    key_namespace: &str,
+    watched: &WatchedNamespaces,
+) -> Result<usize, kube::Error> {
     let secrets = Api::<Secret>::namespaced(client.clone(), key_namespace);
     let keys = secrets
         .list_metadata(&ListParams::default().labels(&format!("{KEY_LABEL}=true")))
         .await?;
     let mut deleted = 0;
     for key in keys {
-        if still_needed(client, &key.metadata).await? {
+        if still_needed(client, &key.metadata, watched).await? {
             continue;
         }
         let name = key.name_any();
@@ -142,7 +149,11 @@ pub async fn sweep(client: &Client, key_namespace: &str) -> Result<usize, kube::
     Ok(deleted)
 }
 
-async fn still_needed(client: &Client, meta: &ObjectMeta) -> Result<bool, kube::Error> {
+async fn still_needed(
+    client: &Client,
+    meta: &ObjectMeta,
+    watched: &WatchedNamespaces,
+) -> Result<bool, kube::Error> {
     let annotations = meta.annotations.clone().unwrap_or_default();
     let (Some(owner), Some(uid)) = (
         annotations.get(KEY_OWNER_ANNOTATION),
@@ -155,6 +166,9 @@ async fn still_needed(client: &Client, meta: &ObjectMeta) -> Result<bool, kube::
     else {
         return Ok(true);
     };
+    if !watched.contains(namespace) {
+        return Ok(true);
+    }
     let ckp = Api::<CertificateKeyPair>::namespaced(client.clone(), namespace)
         .get_opt(name)
         .await?;

@@ -127,7 +127,7 @@ async fn reconcile_material(
         }
         _ => None,
     };
-    let issuer = issuer::resolve(&ctx.client, key_namespace, ckp).await?;
+    let issuer = issuer::resolve(&ctx.client, &ctx.settings, ckp).await?;
     let qualified = format!("{namespace}/{secret_name}");
     let decision = decide(Inputs {
         spec: &ckp.spec,

@@ -90,7 +90,6 @@ pub async fn cert_single(
 /// The CA that signs: issuerRef, else the operator's default CA, else none (self-signed).
 async fn resolve_issuer(ctx: &Context, krs: &KeyringSecret) -> Result<IssuerState, Error> {
     let own = namespace(krs);
-    let key_namespace = ctx.settings.key_namespace.as_str();
     let choice = issuer_choice(
         krs.spec.issuer_ref.as_ref(),
         &own,
@@ -101,7 +100,7 @@ async fn resolve_issuer(ctx: &Context, krs: &KeyringSecret) -> Result<IssuerStat
         IssuerChoice::Referenced(ns, name) => {
             resolve_ca(
                 &ctx.client,
-                key_namespace,
+                &ctx.settings,
                 &own,
                 (ns, name),
                 NamespaceCheck::CaPolicy,
@@ -111,7 +110,7 @@ async fn resolve_issuer(ctx: &Context, krs: &KeyringSecret) -> Result<IssuerStat
         IssuerChoice::OperatorDefault(ns, name) => {
             let state = resolve_ca(
                 &ctx.client,
-                key_namespace,
+                &ctx.settings,
                 &own,
                 (ns, name),
                 NamespaceCheck::OperatorDefault,
