@@ -8,6 +8,7 @@ pub mod key_manager;
 pub mod keyring_secret;
 pub mod kms_auth_key;
 pub mod leader;
+pub mod offline;
 pub mod outcome;
 pub mod resource;
 pub mod run;
