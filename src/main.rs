@@ -53,6 +53,21 @@ enum Command {
         /// The resource, as kind/name (e.g. ckp/web, sshkey/deploy).
         target: String,
     },
+    /// Print the Secrets the operator would create for the keysmith resources of a file,
+    /// generated offline by the controllers' own code (no kubeconfig, no cluster).
+    Generate {
+        /// File of keysmith resources (multi-document YAML; `-` reads standard input).
+        /// Secrets and KeyManagers in it may be referred to; repeatable.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<String>,
+        /// Namespace of the objects that name none.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+        /// The CA CertificateKeyPair, as <namespace>/<name>, that the operator signs
+        /// KeyringSecret certificates without an issuerRef with (it must be in the input).
+        #[arg(long, value_parser = parse_object_key)]
+        default_issuer: Option<(String, String)>,
+    },
     /// Generate fresh DH parameters (a safe prime, generator 2) as PKCS#3 PEM on standard
     /// output, as a KeyringSecret with `group: Generate` does (like `openssl dhparam`).
     Dhparam {
@@ -170,6 +185,11 @@ fn main() -> ExitCode {
             target,
         } => show_status(namespace, all_namespaces, target),
         Command::Rotate { namespace, target } => request_rotation(namespace, &target),
+        Command::Generate {
+            files,
+            namespace,
+            default_issuer,
+        } => generate_secrets(&files, &namespace, default_issuer),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -275,6 +295,55 @@ fn request_rotation(
         );
         Ok(())
     })
+}
+
+/// Reads `files` (`-`: standard input), prints the Secret of every resource that can be
+/// generated and reports every one that cannot; fails when any cannot.
+fn generate_secrets(
+    files: &[String],
+    namespace: &str,
+    default_issuer: Option<(String, String)>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use keysmith::cli::generate::{self, Input, Options};
+    let mut input = Input::default();
+    for file in files {
+        let text = if file == "-" {
+            std::io::read_to_string(std::io::stdin()).map_err(|e| format!("standard input: {e}"))?
+        } else {
+            std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?
+        };
+        input.add(&text, namespace);
+    }
+    let mut failures = input.errors.len();
+    for error in &input.errors {
+        eprintln!("keysmith: {error}");
+    }
+    if input.resources.is_empty() && failures == 0 {
+        return Err("the input holds no keysmith resource that writes a Secret".into());
+    }
+    let options = Options {
+        default_issuer,
+        now: std::time::SystemTime::now(),
+    };
+    let mut documents = Vec::new();
+    for generated in generate::generate(&input, &options) {
+        let yaml = generated
+            .result
+            .map_err(|e| e.to_string())
+            .and_then(|secret| generate::to_yaml(&secret).map_err(|e| e.to_string()));
+        match yaml {
+            Ok(yaml) => documents.push(yaml),
+            Err(e) => {
+                eprintln!("keysmith: {}: {e}", generated.resource);
+                failures += 1;
+            }
+        }
+    }
+    print!("{}", documents.join("---\n"));
+    if failures > 0 {
+        return Err(format!("{failures} of the input's objects could not be generated").into());
+    }
+    Ok(())
 }
 
 fn generate_dhparam(bits: u32) -> Result<(), Box<dyn std::error::Error>> {

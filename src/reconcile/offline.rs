@@ -23,11 +23,12 @@ use super::secret::{OWNER_UID_ANNOTATION, Ownership, TargetContent, data_of, des
 /// Why a resource cannot be generated offline.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OfflineError {
-    /// `field` refers to `what`, which the input does not hold: only the cluster has it.
+    /// What `field` asks for needs the cluster (e.g. an object the input does not hold).
     NeedsCluster {
         /// The spec field, e.g. `spec.issuerRef`.
         field: String,
-        /// What it refers to, e.g. `signing by CertificateKeyPair pki/root-ca`.
+        /// What it asks for, e.g. `signing by CertificateKeyPair pki/root-ca (not in the
+        /// input)`.
         what: String,
     },
     /// The controller would report Ready=False with this reason and message.
@@ -90,12 +91,17 @@ impl OfflineError {
         }
     }
 
-    /// `field` names `what`, which the input does not hold.
+    /// What `field` asks for (`what`) needs the cluster.
     pub fn needs_cluster(field: impl Into<String>, what: impl Into<String>) -> Self {
         Self::NeedsCluster {
             field: field.into(),
             what: what.into(),
         }
+    }
+
+    /// `field` names `what`, which the input does not hold.
+    pub fn not_in_input(field: impl Into<String>, what: impl AsRef<str>) -> Self {
+        Self::needs_cluster(field, format!("{} (not in the input)", what.as_ref()))
     }
 }
 
@@ -204,7 +210,7 @@ pub fn read_selector(
         selector.name, selector.key
     );
     let Some(secret) = lookup.secret(namespace, &selector.name) else {
-        return Err(OfflineError::needs_cluster(field, name));
+        return Err(OfflineError::not_in_input(field, name));
     };
     let value = data_of(&secret).remove(&selector.key).ok_or_else(|| {
         OfflineError::not_ready(reason::REFERENCE_NOT_FOUND, format!("{name} not found"))

@@ -28,7 +28,7 @@ pub fn generate(
     if key_export(ckp) == KeyExport::Omitted {
         return Err(OfflineError::needs_cluster(
             "spec.privateKeyExport",
-            "Denied: the key Secret in the operator's namespace (named after the resource's uid)",
+            "Denied: a key Secret in the operator's namespace, named after the resource's uid,",
         ));
     }
     let issuer = issuer_state(ckp, lookup)?;
@@ -151,7 +151,7 @@ pub fn ca_state(
 ) -> Result<IssuerState, OfflineError> {
     let ca_ref = format!("{namespace}/{name}");
     let Some(ca) = lookup.certificate_key_pair(namespace, name) else {
-        return Err(OfflineError::needs_cluster(
+        return Err(OfflineError::not_in_input(
             field,
             format!("signing by CertificateKeyPair {ca_ref}"),
         ));

@@ -183,7 +183,7 @@ fn pkey_cert(
     let ns = namespace(krs);
     let candidates = lookup.keyring_secrets(&ns);
     let Some(chosen) = choose(&candidates, id) else {
-        return Err(OfflineError::needs_cluster(
+        return Err(OfflineError::not_in_input(
             field,
             format!("the pkey_cert KeyringSecret with keyring id or name {id:?} in namespace {ns}"),
         ));

@@ -151,7 +151,7 @@ fn authority(key: &SshKey, lookup: &mut impl Lookup) -> Result<AuthorityState, O
     let name = &certificate.authority_ref.name;
     let reference = format!("{ns}/{name}");
     let Some(ca) = lookup.ssh_key(&ns, name) else {
-        return Err(OfflineError::needs_cluster(
+        return Err(OfflineError::not_in_input(
             "spec.certificate.authorityRef",
             format!("signing by the certificate authority SshKey {reference}"),
         ));
