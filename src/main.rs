@@ -53,6 +53,12 @@ enum Command {
         /// The resource, as kind/name (e.g. ckp/web, sshkey/deploy).
         target: String,
     },
+    /// Describe the material of a Secret: certificates and their chain, key types, SSH keys
+    /// and certificates, fingerprints; never a private key, passphrase or other secret value.
+    Inspect {
+        #[command(subcommand)]
+        what: Inspected,
+    },
     /// Print the Secrets the operator would create for the keysmith resources of a file,
     /// generated offline by the controllers' own code (no kubeconfig, no cluster).
     Generate {
@@ -75,6 +81,32 @@ enum Command {
         #[arg(long, default_value_t = 2048)]
         bits: u32,
     },
+}
+
+/// What `keysmith inspect` describes.
+#[derive(Debug, Subcommand)]
+enum Inspected {
+    /// A Secret, by name (any Secret: keysmith's are described fully, others by their keys
+    /// and sizes).
+    Secret {
+        /// Name of the Secret.
+        name: String,
+        /// Namespace (default: the kubeconfig's).
+        #[arg(short, long)]
+        namespace: Option<String>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
+}
+
+/// How a report is printed.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum OutputFormat {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
 }
 
 /// Flags of `keysmith run` (api.md section 6).
@@ -185,6 +217,14 @@ fn main() -> ExitCode {
             target,
         } => show_status(namespace, all_namespaces, target),
         Command::Rotate { namespace, target } => request_rotation(namespace, &target),
+        Command::Inspect {
+            what:
+                Inspected::Secret {
+                    name,
+                    namespace,
+                    output,
+                },
+        } => inspect_secret(&name, namespace, output),
         Command::Generate {
             files,
             namespace,
@@ -293,6 +333,30 @@ fn request_rotation(
             "{shown}: rotation requested ({} = {token})",
             keysmith::reconcile::resource::ROTATE_ANNOTATION
         );
+        Ok(())
+    })
+}
+
+/// Reads Secret `name` and prints what its material is.
+fn inspect_secret(
+    name: &str,
+    namespace: Option<String>,
+    output: OutputFormat,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use keysmith::cli::inspect;
+    block_on(async {
+        let (client, default_namespace) = client().await?;
+        let namespace = namespace.unwrap_or(default_namespace);
+        let fetched = inspect::fetch(&client, &namespace, name).await?;
+        let report = inspect::report(
+            &fetched.secret,
+            &fetched.pkcs12_password,
+            std::time::SystemTime::now(),
+        );
+        match output {
+            OutputFormat::Text => print!("{}", inspect::text::render(&report)),
+            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        }
         Ok(())
     })
 }

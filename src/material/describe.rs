@@ -17,7 +17,7 @@ use x509_parser::oid_registry::{
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 use super::MaterialError;
-use super::pkey::KeyKind;
+use super::pkey::{KeyKind, PrivateKey, pem_encode};
 use super::ssh::{SshCertificate, SshCertificateInfo, rsa_bits};
 use super::x509::{Certificate, CertificateInfo, parse_certificate, verify_signed_by};
 
@@ -54,6 +54,22 @@ pub fn certificate(cert: &Certificate) -> Result<CertificateDetails, MaterialErr
         max_path_length,
         usages: usages(&parsed),
     })
+}
+
+/// The certificates of a PEM file that may hold other blocks too (a key, in a combined
+/// PEM), in order; the other blocks' contents are cleared.
+pub fn certificates_among(pem_text: &[u8]) -> Result<Vec<Certificate>, MaterialError> {
+    let blocks = pem::parse_many(pem_text)
+        .map_err(|_| MaterialError::Invalid("not valid PEM".to_owned()))?;
+    let mut certificates = Vec::new();
+    for block in blocks {
+        if block.tag() == "CERTIFICATE" {
+            certificates.push(Certificate::from_der(block.into_contents()));
+        } else {
+            drop(zeroize::Zeroizing::new(block.into_contents()));
+        }
+    }
+    Ok(certificates)
 }
 
 /// True when `issuer`'s key verifies the signature of `cert` (and `cert` names `issuer`'s
@@ -98,6 +114,69 @@ pub fn key_kind(spki_der: &[u8]) -> Result<KeyKind, MaterialError> {
         };
     }
     Err(unknown())
+}
+
+/// A private key, described by its type and encoding (and its public key); nothing of the
+/// private key is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrivateKeyDetails {
+    /// The key type.
+    pub kind: KeyKind,
+    /// `PKCS#8`, `PKCS#1` or `SEC1`.
+    pub encoding: &'static str,
+    /// The public key, DER SubjectPublicKeyInfo.
+    pub public_key_der: Vec<u8>,
+}
+
+/// PEM labels of private keys and the encodings they stand for.
+const KEY_LABELS: [(&str, &str); 3] = [
+    ("PRIVATE KEY", "PKCS#8"),
+    ("RSA PRIVATE KEY", "PKCS#1"),
+    ("EC PRIVATE KEY", "SEC1"),
+];
+
+/// Describes a PEM private key ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"; the
+/// first PEM block that is one).
+pub fn private_key_pem(pem_text: &[u8]) -> Result<PrivateKeyDetails, MaterialError> {
+    let blocks =
+        pem::parse_many(pem_text).map_err(|_| MaterialError::Invalid("not PEM".to_owned()))?;
+    let (label, encoding) = blocks
+        .iter()
+        .find_map(|b| KEY_LABELS.iter().find(|(label, _)| b.tag() == *label))
+        .ok_or_else(|| MaterialError::Invalid("holds no private key PEM block".to_owned()))?;
+    let block = blocks
+        .iter()
+        .find(|b| b.tag() == *label)
+        .ok_or_else(|| MaterialError::Invalid("holds no private key PEM block".to_owned()))?;
+    let single = zeroize::Zeroizing::new(pem_encode(label, block.contents()));
+    // The parsed blocks hold copies of the key: clear them.
+    for block in blocks {
+        drop(zeroize::Zeroizing::new(block.into_contents()));
+    }
+    let key = PrivateKey::from_pem(single.as_bytes())?;
+    Ok(PrivateKeyDetails {
+        kind: key.kind(),
+        encoding,
+        public_key_der: key.public_key_der()?,
+    })
+}
+
+/// Describes a DER private key (PKCS#8, PKCS#1 or SEC1).
+pub fn private_key_der(der: &[u8]) -> Result<PrivateKeyDetails, MaterialError> {
+    KEY_LABELS
+        .iter()
+        .find_map(|(label, _)| {
+            let pem_text = zeroize::Zeroizing::new(pem_encode(label, der));
+            private_key_pem(pem_text.as_bytes()).ok()
+        })
+        .ok_or_else(|| {
+            MaterialError::Invalid("not a PKCS#8, PKCS#1 or SEC1 private key".to_owned())
+        })
+}
+
+/// Whether `key` is the key of `cert`.
+pub fn key_matches(key: &PrivateKeyDetails, cert: &Certificate) -> bool {
+    parse_certificate(cert.der()).is_ok_and(|c| c.public_key().raw == key.public_key_der)
 }
 
 /// Bits of a big-endian unsigned number.

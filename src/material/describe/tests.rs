@@ -194,3 +194,43 @@ fn ssh_certificates_match_ssh_keygen_capital_l() {
         assert!(!details.signature_valid);
     }
 }
+
+#[test]
+fn private_keys_are_described_by_type_and_encoding_only() {
+    use crate::api::certificate_key_pair::KeyEncoding;
+    let material = issue_new(
+        &spec(json!({"commonName": "k", "privateKey": {"algorithm": "RSA"}})),
+        None,
+    );
+    let other = issue_new(&spec(json!({"commonName": "o"})), None);
+    for (encoding, name) in [
+        (KeyEncoding::PKCS8, "PKCS#8"),
+        (KeyEncoding::PKCS1, "PKCS#1"),
+    ] {
+        let pem = material.key.to_pem(encoding).unwrap();
+        let details = private_key_pem(pem.expose().as_bytes()).unwrap();
+        assert_eq!((details.kind, details.encoding), (KeyKind::Rsa(2048), name));
+        assert!(key_matches(&details, &material.chain[0]));
+        assert!(!key_matches(&details, &other.chain[0]));
+        let der = material.key.to_der(encoding).unwrap();
+        assert_eq!(private_key_der(der.expose()).unwrap(), details);
+    }
+    let sec1 = other.key.to_pem(KeyEncoding::PKCS1).unwrap();
+    let details = private_key_pem(sec1.expose().as_bytes()).unwrap();
+    assert_eq!(
+        (details.kind, details.encoding),
+        (KeyKind::EcdsaP256, "SEC1")
+    );
+    // A combined PEM: the key is found among certificates.
+    let combined = format!(
+        "{}{}",
+        material.chain[0].to_pem(),
+        material.key.to_pem(KeyEncoding::PKCS8).unwrap().expose()
+    );
+    assert_eq!(
+        private_key_pem(combined.as_bytes()).unwrap().kind,
+        KeyKind::Rsa(2048)
+    );
+    assert!(private_key_pem(material.chain[0].to_pem().as_bytes()).is_err());
+    assert!(private_key_der(b"junk").is_err());
+}
