@@ -77,8 +77,8 @@ impl Resource {
     }
 }
 
-/// What an input holds.
-#[derive(Clone, Debug, Default)]
+/// What an input holds. `Debug` names the Secrets, never their data.
+#[derive(Clone, Default)]
 pub struct Input {
     /// The keysmith resources, in input order.
     pub resources: Vec<Resource>,
@@ -90,6 +90,19 @@ pub struct Input {
     pub skipped: Vec<String>,
     /// Documents that could not be read.
     pub errors: Vec<String>,
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secrets: Vec<String> = self.secrets.iter().map(|s| s.name_any()).collect();
+        f.debug_struct("Input")
+            .field("resources", &self.resources)
+            .field("secrets", &secrets)
+            .field("key_managers", &self.key_managers.len())
+            .field("skipped", &self.skipped)
+            .field("errors", &self.errors)
+            .finish()
+    }
 }
 
 impl Input {
@@ -209,13 +222,22 @@ pub struct Options {
     pub now: SystemTime,
 }
 
-/// What generating one resource gave.
-#[derive(Debug)]
+/// What generating one resource gave. `Debug` names the Secret, never its data.
 pub struct Generated {
     /// `<Kind> <namespace>/<name>`.
     pub resource: String,
     /// The Secret, or why there is none.
     pub result: Result<Secret, OfflineError>,
+}
+
+impl std::fmt::Debug for Generated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let result = self.result.as_ref().map(|secret| secret.name_any());
+        f.debug_struct("Generated")
+            .field("resource", &self.resource)
+            .field("result", &result)
+            .finish()
+    }
 }
 
 /// Generates the Secret of every resource of `input`, in input order.
@@ -245,7 +267,7 @@ pub fn to_yaml(secret: &Secret) -> Result<String, serde_norway::Error> {
 type Key = (&'static str, String, String);
 
 /// What a resource produced: its Secret and the material others may need.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 enum Produced {
     Tls(Box<Offline<TlsMaterial>>),
     Ssh(Box<Offline<SshKeyPair>>),
@@ -412,5 +434,166 @@ impl Lookup for World<'_> {
                 "SshKey {namespace}/{name} holds no key"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INPUT: &str = "
+apiVersion: v1
+kind: Secret
+metadata: {name: pass}
+stringData: {passphrase: hunter2-hunter2-hunter2}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: other}
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: keysmith.dev/v1alpha1
+  kind: SshKey
+  metadata: {name: ops, uid: 0b6c3e0e-7f5e-4c65-9d1c-1f3a0b1c2d3e}
+  spec: {passphraseSecretRef: {name: pass, key: passphrase}}
+- apiVersion: keysmith.dev/v1alpha1
+  kind: SshKey
+  metadata: {name: plain, namespace: elsewhere}
+  spec: {target: {deletionPolicy: Delete}}
+";
+
+    fn now() -> Options {
+        Options {
+            default_issuer: None,
+            now: SystemTime::now(),
+        }
+    }
+
+    #[test]
+    fn lists_secrets_and_skipped_objects_are_read() {
+        let input = Input::parse(INPUT, "team");
+        assert!(input.errors.is_empty(), "{:?}", input.errors);
+        assert_eq!(input.skipped, ["Namespace other"]);
+        let names: Vec<String> = input.resources.iter().map(Resource::describe).collect();
+        assert_eq!(names, ["SshKey team/ops", "SshKey elsewhere/plain"]);
+        let secret = &input.secrets[0];
+        assert_eq!(secret.namespace().as_deref(), Some("team"));
+        assert!(secret.string_data.is_none());
+        assert_eq!(
+            secret.data.as_ref().map(|d| d["passphrase"].0.len()),
+            Some(23)
+        );
+    }
+
+    #[test]
+    fn debug_output_names_secrets_and_never_shows_their_data() {
+        let input = Input::parse(INPUT, "team");
+        let generated = generate(&input, &now());
+        let shown = format!("{input:?} {generated:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+        assert!(shown.contains("pass") && shown.contains("plain"), "{shown}");
+    }
+
+    #[test]
+    fn the_owner_uid_and_owner_reference_come_only_with_a_uid() {
+        let input = Input::parse(INPUT, "team");
+        let generated = generate(&input, &now());
+        let secret = |i: usize| match &generated[i].result {
+            Ok(secret) => secret.clone(),
+            Err(e) => panic!("{e}"),
+        };
+        let with_uid = secret(0);
+        assert_eq!(
+            with_uid
+                .annotations()
+                .get("keysmith.dev/owner-uid")
+                .map(String::as_str),
+            Some("0b6c3e0e-7f5e-4c65-9d1c-1f3a0b1c2d3e")
+        );
+        let reference = &with_uid
+            .metadata
+            .owner_references
+            .as_ref()
+            .expect("ownerReference")[0];
+        assert_eq!(reference.kind, "SshKey");
+        assert_eq!(reference.controller, Some(true));
+        let without = secret(1);
+        assert!(!without.annotations().contains_key("keysmith.dev/owner-uid"));
+        assert!(without.metadata.owner_references.is_none());
+        assert_eq!(without.namespace().as_deref(), Some("elsewhere"));
+    }
+
+    #[test]
+    fn the_key_manager_of_the_input_admits_and_the_default_issuer_signs() {
+        let input = Input::parse(
+            "
+apiVersion: keysmith.dev/v1alpha1
+kind: KeyManager
+metadata: {name: off}
+spec: {enabled: false, servers: [{name: a, address: 'a:5696', caSecretRef: {name: ca, key: ca.crt}, clientCertificateSecretRef: {name: c}}]}
+---
+apiVersion: keysmith.dev/v1alpha1
+kind: KmsAuthKey
+metadata: {name: refused}
+spec: {keyManagerRef: {name: off}}
+---
+apiVersion: keysmith.dev/v1alpha1
+kind: CertificateKeyPair
+metadata: {name: ops-ca, namespace: pki}
+spec: {commonName: Ops CA, isCA: true}
+---
+apiVersion: keysmith.dev/v1alpha1
+kind: KeyringSecret
+metadata: {name: device}
+spec: {type: pkey_cert, params: {pkey_cert: {commonName: device}}}
+",
+            "team",
+        );
+        let options = Options {
+            default_issuer: Some(("pki".to_owned(), "ops-ca".to_owned())),
+            now: SystemTime::now(),
+        };
+        let generated = generate(&input, &options);
+        match &generated[0].result {
+            Err(OfflineError::NotReady { reason, message }) => {
+                assert_eq!(*reason, "KeyManagerDisabled");
+                assert!(message.contains("external key management is not enabled"));
+            }
+            other => panic!("{:?}", other.as_ref().map(|s| s.name_any())),
+        }
+        let ca = generated[1].result.as_ref().expect("CA");
+        let device = generated[2].result.as_ref().expect("device");
+        let pem = |s: &Secret, key: &str| s.data.as_ref().map(|d| d[key].0.clone());
+        // The default issuer signed: the device's ca.crt is the CA's certificate.
+        assert_eq!(pem(device, "ca.crt"), pem(ca, "tls.crt"));
+        assert_ne!(pem(device, "tls.crt"), pem(device, "ca.crt"));
+    }
+
+    #[test]
+    fn unreadable_documents_are_errors_naming_the_field() {
+        let input = Input::parse(
+            "apiVersion: keysmith.dev/v1alpha1\nkind: KeyringSecret\nmetadata: {name: x}\nspec: {type: nope}\n---\napiVersion: keysmith.dev/v2\nkind: Thing\nmetadata: {name: y}\n---\napiVersion: keysmith.dev/v1alpha1\nkind: SshKey\nmetadata: {}\nspec: {}\n",
+            "team",
+        );
+        assert_eq!(input.errors.len(), 3, "{:?}", input.errors);
+        assert!(
+            input.errors[0].starts_with("KeyringSecret x: spec.type: unknown variant `nope`"),
+            "{:?}",
+            input.errors
+        );
+        assert!(
+            input.errors[1].contains("not a keysmith kind"),
+            "{:?}",
+            input.errors
+        );
+        assert!(
+            input.errors[2].contains("metadata.name is required"),
+            "{:?}",
+            input.errors
+        );
+        assert!(input.resources.is_empty());
     }
 }

@@ -106,13 +106,25 @@ impl OfflineError {
 }
 
 /// A resource generated offline: its target Secret and its material, for the resources
-/// of the input that refer to it.
-#[derive(Clone, Debug)]
+/// of the input that refer to it. `Debug` names the Secret, never its data.
+#[derive(Clone)]
 pub struct Offline<M> {
     /// The Secret the operator would write.
     pub secret: Secret,
     /// The material in it.
     pub material: M,
+}
+
+impl<M> fmt::Debug for Offline<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let meta = &self.secret.metadata;
+        write!(
+            f,
+            "Offline(Secret {}/{})",
+            meta.namespace.as_deref().unwrap_or_default(),
+            meta.name.as_deref().unwrap_or_default()
+        )
+    }
 }
 
 /// What the input holds, for the references of the resource being generated. Resources
