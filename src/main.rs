@@ -69,8 +69,8 @@ enum Command {
         /// Namespace of the objects that name none.
         #[arg(short, long, default_value = "default")]
         namespace: String,
-        /// The CA CertificateKeyPair, as <namespace>/<name>, that the operator signs
-        /// KeyringSecret certificates without an issuerRef with (it must be in the input).
+        /// The operator's --default-issuer: the CA CertificateKeyPair (<namespace>/<name>,
+        /// in the input) that signs KeyringSecret certificates without an issuerRef.
         #[arg(long, value_parser = parse_object_key)]
         default_issuer: Option<(String, String)>,
     },
