@@ -1,6 +1,11 @@
 //! The operator's command-line tools for people: `keysmith status` (what every resource
 //! reports, in a table) and `keysmith rotate kind/name` (ask for new material). Both work
-//! with any kubeconfig, also as the kubectl plugin `kubectl keysmith`.
+//! with any kubeconfig, also as the kubectl plugin `kubectl keysmith`. `keysmith inspect
+//! secret` ([`inspect`]) reads a Secret and describes its material; `keysmith generate`
+//! ([`generate`]) prints the Secrets the operator would create, without a cluster.
+
+pub mod generate;
+pub mod inspect;
 
 use std::fmt::Write as _;
 

@@ -54,6 +54,27 @@ enum Command {
         /// The resource, as kind/name (e.g. ckp/web, sshkey/deploy).
         target: String,
     },
+    /// Describe the material of a Secret: certificates and their chain, key types, SSH keys
+    /// and certificates, fingerprints; never a private key, passphrase or other secret value.
+    Inspect {
+        #[command(subcommand)]
+        what: Inspected,
+    },
+    /// Print the Secrets the operator would create for the keysmith resources of a file,
+    /// generated offline by the controllers' own code (no kubeconfig, no cluster).
+    Generate {
+        /// File of keysmith resources (multi-document YAML; `-` reads standard input).
+        /// Secrets and KeyManagers in it may be referred to; repeatable.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<String>,
+        /// Namespace of the objects that name none.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+        /// The operator's --default-issuer: the CA CertificateKeyPair (<namespace>/<name>,
+        /// in the input) that signs KeyringSecret certificates without an issuerRef.
+        #[arg(long, value_parser = parse_object_key)]
+        default_issuer: Option<(String, String)>,
+    },
     /// Generate fresh DH parameters (a safe prime, generator 2) as PKCS#3 PEM on standard
     /// output, as a KeyringSecret with `group: Generate` does (like `openssl dhparam`).
     Dhparam {
@@ -61,6 +82,32 @@ enum Command {
         #[arg(long, default_value_t = 2048)]
         bits: u32,
     },
+}
+
+/// What `keysmith inspect` describes.
+#[derive(Debug, Subcommand)]
+enum Inspected {
+    /// A Secret, by name (any Secret: keysmith's are described fully, others by their keys
+    /// and sizes).
+    Secret {
+        /// Name of the Secret.
+        name: String,
+        /// Namespace (default: the kubeconfig's).
+        #[arg(short, long)]
+        namespace: Option<String>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
+}
+
+/// How a report is printed.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum OutputFormat {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
 }
 
 /// Flags of `keysmith run` (api.md section 6).
@@ -181,6 +228,19 @@ fn main() -> ExitCode {
             target,
         } => show_status(namespace, all_namespaces, target),
         Command::Rotate { namespace, target } => request_rotation(namespace, &target),
+        Command::Inspect {
+            what:
+                Inspected::Secret {
+                    name,
+                    namespace,
+                    output,
+                },
+        } => inspect_secret(&name, namespace, output),
+        Command::Generate {
+            files,
+            namespace,
+            default_issuer,
+        } => generate_secrets(&files, &namespace, default_issuer),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -301,6 +361,79 @@ fn request_rotation(
         );
         Ok(())
     })
+}
+
+/// Reads Secret `name` and prints what its material is.
+fn inspect_secret(
+    name: &str,
+    namespace: Option<String>,
+    output: OutputFormat,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use keysmith::cli::inspect;
+    block_on(async {
+        let (client, default_namespace) = client().await?;
+        let namespace = namespace.unwrap_or(default_namespace);
+        let fetched = inspect::fetch(&client, &namespace, name).await?;
+        let report = inspect::report(
+            &fetched.secret,
+            &fetched.pkcs12_password,
+            std::time::SystemTime::now(),
+        );
+        match output {
+            OutputFormat::Text => print!("{}", inspect::text::render(&report)),
+            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        }
+        Ok(())
+    })
+}
+
+/// Reads `files` (`-`: standard input), prints the Secret of every resource that can be
+/// generated and reports every one that cannot; fails when any cannot.
+fn generate_secrets(
+    files: &[String],
+    namespace: &str,
+    default_issuer: Option<(String, String)>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use keysmith::cli::generate::{self, Input, Options};
+    let mut input = Input::default();
+    for file in files {
+        let text = if file == "-" {
+            std::io::read_to_string(std::io::stdin()).map_err(|e| format!("standard input: {e}"))?
+        } else {
+            std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?
+        };
+        input.add(&text, namespace);
+    }
+    let mut failures = input.errors.len();
+    for error in &input.errors {
+        eprintln!("keysmith: {error}");
+    }
+    if input.resources.is_empty() && failures == 0 {
+        return Err("the input holds no keysmith resource that writes a Secret".into());
+    }
+    let options = Options {
+        default_issuer,
+        now: std::time::SystemTime::now(),
+    };
+    let mut documents = Vec::new();
+    for generated in generate::generate(&input, &options) {
+        let yaml = generated
+            .result
+            .map_err(|e| e.to_string())
+            .and_then(|secret| generate::to_yaml(&secret).map_err(|e| e.to_string()));
+        match yaml {
+            Ok(yaml) => documents.push(yaml),
+            Err(e) => {
+                eprintln!("keysmith: {}: {e}", generated.resource);
+                failures += 1;
+            }
+        }
+    }
+    print!("{}", documents.join("---\n"));
+    if failures > 0 {
+        return Err(format!("{failures} of the input's objects could not be generated").into());
+    }
+    Ok(())
 }
 
 fn generate_dhparam(bits: u32) -> Result<(), Box<dyn std::error::Error>> {

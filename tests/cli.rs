@@ -42,3 +42,10 @@ fn unknown_flag_is_rejected() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
 }
+
+#[path = "support/openssl.rs"]
+#[allow(dead_code)]
+mod openssl;
+
+#[path = "cli/generate.rs"]
+mod generate;

@@ -2,6 +2,7 @@
 //! certificates. No kube client, no tokio, no network; every function is tested here against
 //! real tools (openssl).
 
+pub mod describe;
 pub mod dh;
 pub mod encode;
 pub mod fingerprint;

@@ -184,6 +184,81 @@ fn write(
         .map_err(|_| MaterialError::Crypto("writing the PKCS#12 file failed".to_owned()))
 }
 
+/// What a PKCS#12 file holds, as far as it can be read without or with its password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pkcs12Contents {
+    /// The profile its MAC digest belongs to (SHA-256: Modern, SHA-1: Legacy), if any.
+    pub profile: Option<Pkcs12Profile>,
+    /// The MAC digest's OID, as `1.2.3…` (also when no profile uses it).
+    pub mac_digest: Option<String>,
+    /// The entries, when it was opened with a password.
+    pub entries: Option<Vec<Pkcs12Entry>>,
+}
+
+/// One entry (bag) of a PKCS#12 file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pkcs12Entry {
+    /// A private key: its alias and type (never the key).
+    Key {
+        /// The friendly name.
+        alias: Option<String>,
+        /// The key type, when keysmith knows it.
+        kind: Option<super::pkey::KeyKind>,
+    },
+    /// A certificate.
+    Certificate {
+        /// The friendly name.
+        alias: Option<String>,
+        /// Whether it is marked trusted (a Java trustedCertEntry).
+        trusted: bool,
+        /// The certificate.
+        certificate: Certificate,
+    },
+}
+
+/// Reads the MAC of `data` and, with `password`, its entries. A password that does not
+/// open it is `Invalid`; the password never appears in errors.
+pub fn contents(
+    data: &[u8],
+    password: Option<&SecretString>,
+) -> Result<Pkcs12Contents, MaterialError> {
+    let digest = mac_digest(data).map(|oid| oid.to_id_string());
+    let profile = [Pkcs12Profile::Modern, Pkcs12Profile::Legacy]
+        .into_iter()
+        .find(|p| digest.as_deref() == Some(mac_digest_oid(*p)));
+    let entries = match password {
+        None => None,
+        Some(password) => {
+            let archive = Pkcs12Archive::from_pkcs12(data, password.expose()).map_err(|_| {
+                MaterialError::Invalid(
+                    "the PKCS#12 file does not open with the password (or is damaged)".to_owned(),
+                )
+            })?;
+            Some(entries(&archive))
+        }
+    };
+    Ok(Pkcs12Contents {
+        profile,
+        mac_digest: digest,
+        entries,
+    })
+}
+
+fn entries(archive: &Pkcs12Archive) -> Vec<Pkcs12Entry> {
+    let keys = archive.keys.iter().map(|bag| Pkcs12Entry::Key {
+        alias: bag.friendly_name.clone(),
+        kind: super::pkey::PrivateKey::from_pkcs8_der(bag.key.as_der())
+            .ok()
+            .map(|k| k.kind()),
+    });
+    let certs = archive.certs.iter().map(|bag| Pkcs12Entry::Certificate {
+        alias: bag.friendly_name.clone(),
+        trusted: bag.trusted,
+        certificate: Certificate::from_der(bag.cert.as_der().to_vec()),
+    });
+    keys.chain(certs).collect()
+}
+
 /// The decrypted bags of `data`, when it opens with `password` and its MAC is `profile`'s.
 fn open(data: &[u8], password: &SecretString, profile: Pkcs12Profile) -> Option<Pkcs12Archive> {
     if mac_digest(data)?.to_id_string() != mac_digest_oid(profile) {
@@ -239,6 +314,44 @@ mod tests {
             "-info",
             "-nodes",
         ])
+    }
+
+    #[test]
+    fn contents_list_aliases_and_certificates_but_no_key() {
+        let (root, _, leaf) = three_level();
+        for profile in [Pkcs12Profile::Modern, Pkcs12Profile::Legacy] {
+            let ks = keystore(&leaf, &password(), profile).unwrap();
+            let closed = contents(ks.expose(), None).unwrap();
+            assert_eq!(closed.profile, Some(profile));
+            assert_eq!(closed.entries, None);
+            let open = contents(ks.expose(), Some(&password())).unwrap();
+            let entries = open.entries.unwrap();
+            assert!(entries.contains(&Pkcs12Entry::Key {
+                alias: Some(KEYSTORE_ALIAS.to_owned()),
+                kind: Some(leaf.key.kind()),
+            }));
+            let certs: Vec<&Certificate> = entries
+                .iter()
+                .filter_map(|e| match e {
+                    Pkcs12Entry::Certificate { certificate, .. } => Some(certificate),
+                    Pkcs12Entry::Key { .. } => None,
+                })
+                .collect();
+            assert_eq!(certs, keystore_certificates(&leaf));
+            let wrong = SecretString::new("wrong".to_owned());
+            let err = contents(ks.expose(), Some(&wrong)).unwrap_err().to_string();
+            assert!(!err.contains("wrong") && !err.contains("s3cret"), "{err}");
+            let ts = truststore(&leaf, &password(), profile).unwrap();
+            let trust = contents(ts.expose(), Some(&password())).unwrap();
+            assert_eq!(
+                trust.entries.unwrap(),
+                [Pkcs12Entry::Certificate {
+                    alias: Some(TRUSTSTORE_ALIAS.to_owned()),
+                    trusted: true,
+                    certificate: root.ca.clone(),
+                }]
+            );
+        }
     }
 
     #[test]

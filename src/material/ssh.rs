@@ -154,7 +154,7 @@ impl fmt::Display for SshKeyKind {
 }
 
 /// Number of significant bits of an RSA modulus (what `ssh-keygen -l` prints).
-fn rsa_bits(n: &ssh_key::Mpint) -> u32 {
+pub(crate) fn rsa_bits(n: &ssh_key::Mpint) -> u32 {
     let mut digits = n
         .as_positive_bytes()
         .unwrap_or_default()

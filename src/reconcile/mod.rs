@@ -9,6 +9,7 @@ pub mod keyring_secret;
 pub mod kms_auth_key;
 pub mod leader;
 pub mod namespaces;
+pub mod offline;
 pub mod outcome;
 pub mod resource;
 pub mod run;

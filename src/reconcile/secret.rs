@@ -393,7 +393,7 @@ pub async fn write(
 impl DesiredSecret {
     /// `existing` with keysmith's fields set, the ones keysmith no longer sets removed, and
     /// everything other managers added kept; carries `existing`'s resourceVersion.
-    fn merged_into(&self, existing: &Secret) -> Secret {
+    pub fn merged_into(&self, existing: &Secret) -> Secret {
         let mut secret = existing.clone();
         let meta = &mut secret.metadata;
         meta.managed_fields = None;
@@ -482,18 +482,14 @@ pub struct TargetContent {
     pub data: BTreeMap<String, SecretBytes>,
 }
 
-/// Writes the target Secret of `object` — labels and annotations from `spec.target`, the
-/// ownerReference by `deletionPolicy` — unless it already holds exactly that.
-pub async fn write_target<K: KeysmithResource>(
-    client: &kube::Client,
-    object: &K,
-    ownership: &Ownership,
-    content: TargetContent,
-) -> Result<(), super::error::Error> {
+/// Everything keysmith sets on the target Secret of `object` for `content`: labels and
+/// annotations from `spec.target`, the ownership annotations, the ownerReference by
+/// `deletionPolicy`.
+pub fn desired_secret<K: KeysmithResource>(object: &K, content: TargetContent) -> DesiredSecret {
     let target = object.target();
     let mut annotations = target.annotations.clone();
     annotations.extend(content.annotations);
-    let desired = DesiredSecret {
+    DesiredSecret {
         name: target_secret_name(object),
         namespace: namespace(object),
         type_: content.type_.to_owned(),
@@ -505,7 +501,18 @@ pub async fn write_target<K: KeysmithResource>(
         revision: content.revision,
         rotation_token: content.rotation_token,
         data: content.data,
-    };
+    }
+}
+
+/// Writes the target Secret of `object` — labels and annotations from `spec.target`, the
+/// ownerReference by `deletionPolicy` — unless it already holds exactly that.
+pub async fn write_target<K: KeysmithResource>(
+    client: &kube::Client,
+    object: &K,
+    ownership: &Ownership,
+    content: TargetContent,
+) -> Result<(), super::error::Error> {
+    let desired = desired_secret(object, content);
     let existing = ownership.secret();
     if existing.is_some_and(|s| desired.is_satisfied_by(s)) {
         return Ok(());

@@ -583,7 +583,7 @@ fn matching<'a>(
 /// of one) makes some request of this run fail.
 fn check_rbac_is_exact(objects: &[Value], log: &Path) {
     let permissions = granted(objects);
-    let requests = audit::requests_of(log, SERVICE_ACCOUNT);
+    let requests = audit::requests_by(log, SERVICE_ACCOUNT);
     assert!(
         !requests.is_empty(),
         "no request of {SERVICE_ACCOUNT} audited"
@@ -725,7 +725,7 @@ async fn helm_install_then_the_chart_rbac_runs_every_example_and_uninstall_keeps
     let (metrics_port, health_port) = (free_port(), free_port());
     let sa_kubeconfig = service_account_kubeconfig(&cp);
     let args = chart_operator_args(&objects, metrics_port, health_port);
-    let operator = OperatorProcess::start_as(&sa_kubeconfig, &dir.path().join("1.log"), &args);
+    let operator = OperatorProcess::start_exactly(&sa_kubeconfig, &dir.path().join("1.log"), &args);
     let created = apply_examples(&cp, examples_ns, &kms_manifest);
     let ready = all_ready(&cp, created, &operator).await;
 
@@ -778,7 +778,7 @@ async fn helm_install_then_the_chart_rbac_runs_every_example_and_uninstall_keeps
         )
     };
     assert_eq!(key_secrets().lines().count(), 1, "the sealed key Secret");
-    let operator = OperatorProcess::start_as(&sa_kubeconfig, &dir.path().join("2.log"), &args);
+    let operator = OperatorProcess::start_exactly(&sa_kubeconfig, &dir.path().join("2.log"), &args);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !key_secrets().trim().is_empty() {
         assert!(

@@ -89,22 +89,8 @@ pub async fn resolve_ca(
             format!("issuer CertificateKeyPair {ca_ref} not found"),
         ));
     };
-    if !ca.spec.is_ca {
-        return Ok(unavailable(
-            reason::ISSUER_NOT_CA,
-            format!("issuer CertificateKeyPair {ca_ref} is not a CA (isCA is false)"),
-        ));
-    }
-    if check == NamespaceCheck::CaPolicy
-        && namespace != own_namespace
-        && !allows_namespace(&ca, own_namespace)
-    {
-        return Ok(unavailable(
-            reason::NAMESPACE_NOT_ALLOWED,
-            format!(
-                "issuer CertificateKeyPair {ca_ref} does not allow namespace {own_namespace} (its ca.allowedNamespaces)"
-            ),
-        ));
+    if let Err(refused) = check_ca(&ca, &namespace, own_namespace, check) {
+        return Ok(refused);
     }
     if !is_ready_for_current_spec(&ca) {
         return Ok(unavailable(
@@ -113,6 +99,36 @@ pub async fn resolve_ca(
         ));
     }
     read_ca_material(client, key_namespace, &ca, &ca_ref).await
+}
+
+/// Whether `ca`, the CertificateKeyPair in `namespace` named by an issuerRef, may sign for
+/// a requester in `own_namespace`: it must be a CA and, under [`NamespaceCheck::CaPolicy`],
+/// list that namespace in `ca.allowedNamespaces` (or be in it). `Err` is the state to report.
+pub fn check_ca(
+    ca: &CertificateKeyPair,
+    namespace: &str,
+    own_namespace: &str,
+    check: NamespaceCheck,
+) -> Result<(), IssuerState> {
+    let ca_ref = format!("{namespace}/{}", ca.name_any());
+    if !ca.spec.is_ca {
+        return Err(unavailable(
+            reason::ISSUER_NOT_CA,
+            format!("issuer CertificateKeyPair {ca_ref} is not a CA (isCA is false)"),
+        ));
+    }
+    if check == NamespaceCheck::CaPolicy
+        && namespace != own_namespace
+        && !allows_namespace(ca, own_namespace)
+    {
+        return Err(unavailable(
+            reason::NAMESPACE_NOT_ALLOWED,
+            format!(
+                "issuer CertificateKeyPair {ca_ref} does not allow namespace {own_namespace} (its ca.allowedNamespaces)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 async fn read_ca_material(
@@ -170,10 +186,7 @@ async fn issuer_loop(
             return Ok(None);
         };
         if current == own {
-            return Ok(Some(format!(
-                "issuerRef leads back to this CertificateKeyPair ({}/{}): a CA cannot be signed by itself or by a certificate it signed",
-                own.0, own.1
-            )));
+            return Ok(Some(issuer_loop_message(&own)));
         }
         let found = Api::<CertificateKeyPair>::namespaced(client.clone(), &current.0)
             .get_opt(&current.1)
@@ -198,6 +211,13 @@ fn unwatched(watched: &WatchedNamespaces, namespace: &str, name: &str) -> Option
             ),
         )
     })
+}
+
+/// The InvalidSpec message of an issuer chain that leads back to `(namespace, name)`.
+pub fn issuer_loop_message((namespace, name): &(String, String)) -> String {
+    format!(
+        "issuerRef leads back to this CertificateKeyPair ({namespace}/{name}): a CA cannot be signed by itself or by a certificate it signed"
+    )
 }
 
 fn unavailable(reason: &'static str, message: String) -> IssuerState {

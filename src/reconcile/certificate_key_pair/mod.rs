@@ -3,8 +3,9 @@
 pub mod decide;
 mod issuer;
 pub mod key_store;
+pub mod offline;
 
-pub use issuer::{NamespaceCheck, issuer_key, resolve_ca};
+pub use issuer::{NamespaceCheck, check_ca, issuer_key, issuer_loop_message, resolve_ca};
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -242,7 +243,9 @@ async fn reconcile_material(
     }
 }
 
-fn secret_state(
+/// What decide sees of the target Secret `ownership` (with the key from `key_secret` when
+/// the key is not exported).
+pub fn secret_state(
     ckp: &CertificateKeyPair,
     ownership: &Ownership,
     key_secret: Option<&Secret>,
@@ -347,7 +350,8 @@ fn secret_type(ckp: &CertificateKeyPair) -> &'static str {
     }
 }
 
-fn key_export(ckp: &CertificateKeyPair) -> KeyExport {
+/// Whether the key goes into the target Secret (`privateKeyExport`).
+pub fn key_export(ckp: &CertificateKeyPair) -> KeyExport {
     match ckp.spec.private_key_export {
         PrivateKeyExport::Allowed => KeyExport::Included,
         PrivateKeyExport::Denied => KeyExport::Omitted,
@@ -385,15 +389,29 @@ async fn write_secret(
         }
         None => None,
     };
-    let content = TargetContent {
+    let data = secret_data(ckp, ownership.secret(), material, password).await?;
+    let content = target_content(ckp, material, data, revision, rotation_token);
+    write_target(&ctx.client, ckp, ownership, content).await
+}
+
+/// What a CertificateKeyPair writes to its target Secret: `data` (as
+/// [`tls_secret_data`] encodes the material) with the Secret type and the certificate's
+/// fingerprint.
+pub fn target_content(
+    ckp: &CertificateKeyPair,
+    material: &TlsMaterial,
+    data: BTreeMap<String, SecretBytes>,
+    revision: i64,
+    rotation_token: Option<String>,
+) -> TargetContent {
+    TargetContent {
         type_: secret_type(ckp),
         fingerprint: fingerprint(material),
         revision,
         rotation_token,
         annotations: BTreeMap::new(),
-        data: secret_data(ckp, ownership.secret(), material, password).await?,
-    };
-    write_target(&ctx.client, ckp, ownership, content).await
+        data,
+    }
 }
 
 /// The data to write: the existing data when it already encodes this material (PKCS#12

@@ -37,7 +37,7 @@ use super::reference::{self, Found};
 use super::{KIND, KeyringMaterial};
 
 /// Where the certified key comes from.
-enum KeySource {
+pub(super) enum KeySource {
     /// pkey_cert: its own key, generated (and kept in its Secret).
     Own,
     /// cert_single: the pkey_cert's key, never copied into this Secret.
@@ -116,14 +116,19 @@ async fn resolve_issuer(ctx: &Context, krs: &KeyringSecret) -> Result<IssuerStat
                 NamespaceCheck::OperatorDefault,
             )
             .await?;
-            Ok(match state {
-                IssuerState::Unavailable { reason, message } => IssuerState::Unavailable {
-                    reason,
-                    message: format!("the operator's default CA (--default-issuer): {message}"),
-                },
-                other => other,
-            })
+            Ok(as_default_issuer(state))
         }
+    }
+}
+
+/// The state of the operator's default CA, with a message that says it is that one.
+pub(super) fn as_default_issuer(state: IssuerState) -> IssuerState {
+    match state {
+        IssuerState::Unavailable { reason, message } => IssuerState::Unavailable {
+            reason,
+            message: format!("the operator's default CA (--default-issuer): {message}"),
+        },
+        other => other,
     }
 }
 
@@ -238,7 +243,7 @@ async fn certificate(
     }
 }
 
-fn export_of(key: &KeySource) -> KeyExport {
+pub(super) fn export_of(key: &KeySource) -> KeyExport {
     match key {
         KeySource::Own => KeyExport::Included,
         KeySource::Borrowed(_) => KeyExport::Omitted,
@@ -247,7 +252,11 @@ fn export_of(key: &KeySource) -> KeyExport {
 
 /// The target Secret's material: with its own `tls.key` (pkey_cert), or with the borrowed
 /// key (cert_single, whose Secret holds only certificates).
-fn secret_state(krs: &KeyringSecret, ownership: &Ownership, key: &KeySource) -> SecretState {
+pub(super) fn secret_state(
+    krs: &KeyringSecret,
+    ownership: &Ownership,
+    key: &KeySource,
+) -> SecretState {
     let own_name = format!("{KIND}/{}", krs.name_any());
     let read = |secret: &Secret| match key {
         KeySource::Own => tls_material_from_secret(secret, None),
@@ -320,8 +329,29 @@ async fn write_secret(
     rotation_token: Option<String>,
     annotations: BTreeMap<String, String>,
 ) -> Result<(), Error> {
-    let data = tls_secret_data(material, spec, export, None).map_err(Error::Generate)?;
-    let content = TargetContent {
+    let content = target_content(
+        spec,
+        material,
+        export,
+        (revision, rotation_token),
+        annotations,
+    )
+    .map_err(Error::Generate)?;
+    write_target(&ctx.client, krs, ownership, content).await
+}
+
+/// What a pkey_cert (key `Included`) or cert_single (`Omitted`) writes to its target
+/// Secret: the TLS data of `material`, the type, the certificate's fingerprint, the
+/// `(revision, rotation token)` and the kind's `annotations`.
+pub(super) fn target_content(
+    spec: &CertificateKeyPairSpec,
+    material: &TlsMaterial,
+    export: KeyExport,
+    (revision, rotation_token): (i64, Option<String>),
+    annotations: BTreeMap<String, String>,
+) -> Result<TargetContent, MaterialError> {
+    let data = tls_secret_data(material, spec, export, None)?;
+    Ok(TargetContent {
         type_: match export {
             KeyExport::Included => "kubernetes.io/tls",
             KeyExport::Omitted => "Opaque",
@@ -331,8 +361,7 @@ async fn write_secret(
         rotation_token,
         annotations,
         data,
-    };
-    write_target(&ctx.client, krs, ownership, content).await
+    })
 }
 
 /// Ready with the certificate now in the Secret, renewed at its renewal time.

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
 
-use crate::api::common::{ConditionStatus, reason};
+use crate::api::common::{ConditionStatus, ExistingSecretPolicy, reason};
 use crate::api::keyring_secret::KeyringSecret;
 use crate::material::keyring::{Material, Recipe};
 use crate::material::parse::{Mismatch, certificates_from_pem};
@@ -266,13 +266,19 @@ impl Generated for ChainPlan {
 }
 
 /// What the reconcile settled on, to write and report.
-struct Settled<M> {
-    material: M,
-    revision: i64,
-    rotation_token: Option<String>,
-    generated_at: SystemTime,
-    previous: BTreeMap<String, Vec<u8>>,
-    salt: String,
+pub(super) struct Settled<M> {
+    /// The material.
+    pub(super) material: M,
+    /// Its generation count.
+    pub(super) revision: i64,
+    /// The rotate token it answers.
+    pub(super) rotation_token: Option<String>,
+    /// When it was generated.
+    pub(super) generated_at: SystemTime,
+    /// The previous material's data (rotation.keepPrevious).
+    pub(super) previous: BTreeMap<String, Vec<u8>>,
+    /// The key of its fingerprint.
+    pub(super) salt: String,
 }
 
 /// Decides, generates and writes the material of `plan`.
@@ -362,32 +368,58 @@ async fn decide_off_thread<G: Generated>(
     qualified: &str,
     now: SystemTime,
 ) -> Result<Decision<G::M>, Error> {
-    let own_name = format!("{KIND}/{}", krs.name_any());
-    let state = SecretSnapshot::of(ownership, &own_name, plan.secret_type());
+    let prepared = Prepared::of(krs, plan, ownership);
     let plan = plan.clone();
-    let rotates = plan.rotates();
-    let rotate = rotate_request(krs).filter(|_| rotates).map(str::to_owned);
-    let rotate_at = rotation_every(krs)
-        .filter(|_| rotates)
-        .and_then(|every| Some(generated_at(ownership.secret())? + every));
-    let existing_secret = krs.spec.target.existing_secret;
     let qualified = qualified.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let found = state.read(&plan);
+    tokio::task::spawn_blocking(move || prepared.decide(&plan, &qualified, now))
+        .await
+        .map_err(|e| Error::Generate(MaterialError::Crypto(format!("decide task failed: {e}"))))
+}
+
+/// Everything decide needs from the resource and its Secret, owned (to cross to a blocking
+/// thread).
+pub(super) struct Prepared {
+    state: SecretSnapshot,
+    rotate: Option<String>,
+    rotate_at: Option<SystemTime>,
+    existing_secret: ExistingSecretPolicy,
+}
+
+impl Prepared {
+    /// What decide needs of `krs` and its Secret `ownership` for `plan`.
+    pub(super) fn of<G: Generated>(krs: &KeyringSecret, plan: &G, ownership: &Ownership) -> Self {
+        let own_name = format!("{KIND}/{}", krs.name_any());
+        let rotates = plan.rotates();
+        Self {
+            state: SecretSnapshot::of(ownership, &own_name, plan.secret_type()),
+            rotate: rotate_request(krs).filter(|_| rotates).map(str::to_owned),
+            rotate_at: rotation_every(krs)
+                .filter(|_| rotates)
+                .and_then(|every| Some(generated_at(ownership.secret())? + every)),
+            existing_secret: krs.spec.target.existing_secret,
+        }
+    }
+
+    /// Reads the material and decides (`qualified`: the Secret, for messages).
+    pub(super) fn decide<G: Generated>(
+        self,
+        plan: &G,
+        qualified: &str,
+        now: SystemTime,
+    ) -> Decision<G::M> {
+        let found = self.state.read(plan);
         decide(
             Inputs {
                 found,
-                rotate_request: rotate.as_deref(),
-                rotate_at,
-                existing_secret,
+                rotate_request: self.rotate.as_deref(),
+                rotate_at: self.rotate_at,
+                existing_secret: self.existing_secret,
                 now,
-                secret_name: &qualified,
+                secret_name: qualified,
             },
             |m| plan.check(m),
         )
-    })
-    .await
-    .map_err(|e| Error::Generate(MaterialError::Crypto(format!("decide task failed: {e}"))))
+    }
 }
 
 /// The parts of the target Secret decide needs, owned (to cross to a blocking thread).
@@ -537,7 +569,7 @@ fn keep_previous(krs: &KeyringSecret) -> bool {
 }
 
 /// A new fingerprint salt: 16 random bytes, hex.
-fn new_salt() -> Result<String, Error> {
+pub(super) fn new_salt() -> Result<String, Error> {
     random::fingerprint_salt().map_err(Error::Generate)
 }
 
@@ -574,11 +606,21 @@ async fn write<G: Generated>(
     plan: &G,
     ownership: &Ownership,
     settled: &Settled<G::M>,
-    mut annotations: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
 ) -> Result<(), Error> {
-    let mut data = plan
-        .secret_data(&settled.material)
-        .map_err(Error::Generate)?;
+    let content = target_content(plan, settled, annotations).map_err(Error::Generate)?;
+    write_target(&ctx.client, krs, ownership, content).await
+}
+
+/// What a KeyringSecret writes to its target Secret for generated material: its data and
+/// the `.previous` copies, the type, the fingerprint, when it was generated and the salt of
+/// a keyed fingerprint, besides the kind's `annotations`.
+pub(super) fn target_content<G: Generated>(
+    plan: &G,
+    settled: &Settled<G::M>,
+    mut annotations: BTreeMap<String, String>,
+) -> Result<TargetContent, MaterialError> {
+    let mut data = plan.secret_data(&settled.material)?;
     for (key, value) in &settled.previous {
         data.insert(
             format!("{key}{PREVIOUS_SUFFIX}"),
@@ -592,13 +634,12 @@ async fn write<G: Generated>(
     if plan.salted() {
         annotations.insert(FINGERPRINT_SALT_ANNOTATION.to_owned(), settled.salt.clone());
     }
-    let content = TargetContent {
+    Ok(TargetContent {
         type_: plan.secret_type(),
         fingerprint: G::wrap(settled.material.clone(), &settled.salt).fingerprint(),
         revision: settled.revision,
         rotation_token: settled.rotation_token.clone(),
         annotations,
         data,
-    };
-    write_target(&ctx.client, krs, ownership, content).await
+    })
 }

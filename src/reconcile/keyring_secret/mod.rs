@@ -6,6 +6,7 @@
 mod certificates;
 pub mod decide;
 mod generated;
+pub mod offline;
 mod reference;
 
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ use crate::api::common::{CommonStatus, Target, reason};
 use crate::api::keyring_secret::{KeyringSecret, KeyringSecretStatus};
 use crate::material::fingerprint::sha256_tagged;
 use crate::material::keyring::Material;
-use crate::material::ssh::SshKeyPair;
+use crate::material::ssh::{SshKeyKind, SshKeyPair};
 use crate::material::x509::{Certificate, TlsMaterial};
 
 use super::context::Context;
@@ -147,11 +148,7 @@ async fn reconcile_material(
     let annotations = secret_annotations(krs, &id);
     match plan {
         Plan::Simple(recipe) => generated::reconcile(krs, ctx, recipe, annotations).await,
-        Plan::Ssh(kind) => {
-            let comment = format!("{}@{}", krs.name_any(), namespace(krs));
-            let ssh = generated::SshPlan { kind, comment };
-            generated::reconcile(krs, ctx, ssh, annotations).await
-        }
+        Plan::Ssh(kind) => generated::reconcile(krs, ctx, ssh_plan(krs, kind), annotations).await,
         Plan::CertChain { id } => match reference::pkey_cert(ctx, krs, &id).await? {
             reference::Found::Ready(pkey) => {
                 let chain = generated::ChainPlan::of(&pkey.material);
@@ -166,6 +163,12 @@ async fn reconcile_material(
             certificates::cert_single(krs, ctx, &id, modifier, annotations).await
         }
     }
+}
+
+/// ssh_private: a key of `kind` with the comment `<name>@<namespace>`.
+fn ssh_plan(krs: &KeyringSecret, kind: SshKeyKind) -> generated::SshPlan {
+    let comment = format!("{}@{}", krs.name_any(), namespace(krs));
+    generated::SshPlan { kind, comment }
 }
 
 /// The kind-specific annotations of the target Secret: the keyring id and the note.

@@ -65,7 +65,7 @@ pub fn refers_to(dependent: &KeyringSecret, pkey: &KeyringSecret) -> bool {
 
 /// The pkey_cert `krs` names by `id`: by keyring id first, else by name; of several, the
 /// oldest.
-fn choose<'a>(candidates: &'a [KeyringSecret], id: &str) -> Option<&'a KeyringSecret> {
+pub(super) fn choose<'a>(candidates: &'a [KeyringSecret], id: &str) -> Option<&'a KeyringSecret> {
     let oldest = |matches: Vec<&'a KeyringSecret>| {
         matches
             .into_iter()
@@ -101,6 +101,20 @@ async fn candidates(ctx: &Context, ns: &str) -> Result<Vec<KeyringSecret>, Error
         })
 }
 
+/// Whether `chosen`, found for `id`, is a pkey_cert; `Err` is the ReferenceNotFound
+/// message.
+pub(super) fn check_type(chosen: &KeyringSecret, id: &str) -> Result<(), String> {
+    if chosen.spec.type_ == KeyringSecretType::pkey_cert {
+        return Ok(());
+    }
+    Err(format!(
+        "KeyringSecret {}/{} (keyring id {id:?}) is of type {}, not pkey_cert",
+        namespace(chosen),
+        chosen.name_any(),
+        type_name(chosen.spec.type_)
+    ))
+}
+
 /// Looks up the pkey_cert `id` for `krs` and reads its key and chain.
 pub async fn pkey_cert(ctx: &Context, krs: &KeyringSecret, id: &str) -> Result<Found, Error> {
     let ns = namespace(krs);
@@ -115,11 +129,8 @@ pub async fn pkey_cert(ctx: &Context, krs: &KeyringSecret, id: &str) -> Result<F
         )));
     };
     let reference = format!("KeyringSecret {ns}/{}", chosen.name_any());
-    if chosen.spec.type_ != KeyringSecretType::pkey_cert {
-        return Ok(not_found(format!(
-            "{reference} (keyring id {id:?}) is of type {}, not pkey_cert",
-            type_name(chosen.spec.type_)
-        )));
+    if let Err(message) = check_type(chosen, id) {
+        return Ok(not_found(message));
     }
     let not_ready = |message| Found::Unavailable {
         reason: reason::REFERENCE_NOT_READY,

@@ -3,6 +3,7 @@
 //! finalizer revokes and destroys the server objects when the resource is deleted.
 
 pub mod decide;
+pub mod offline;
 mod servers;
 
 pub use servers::probe;
@@ -17,7 +18,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event as Finalizer};
 
-use crate::api::common::{CommonStatus, ConditionStatus, Target, reason};
+use crate::api::common::{CommonStatus, ConditionStatus, SecretKeySelector, Target, reason};
 use crate::api::key_manager::KeyManager;
 use crate::api::kms_auth_key::{
     KmsAuthKey, KmsAuthKeyServerStatus, KmsAuthKeyStatus, PushState, ServerObjectsPolicy,
@@ -48,7 +49,7 @@ pub const KEY_ID: &str = "key-id";
 /// Secret key of the key tag.
 pub const KEY_TAG: &str = "key-tag";
 /// The random key of the passphrase's fingerprint, on the Secret.
-const FINGERPRINT_SALT_ANNOTATION: &str = "keysmith.dev/fingerprint-salt";
+pub const FINGERPRINT_SALT_ANNOTATION: &str = "keysmith.dev/fingerprint-salt";
 /// The key id of a replaced key whose server objects are destroyed once the new key is
 /// registered, on the Secret (it survives a restart and a server that is down).
 const RETIRED_KEY_ANNOTATION: &str = "keysmith.dev/retired-key-id";
@@ -123,7 +124,7 @@ impl MaterialController for KmsAuthKey {
 
 /// `HMAC-SHA256:<hex>` of the passphrase keyed with the salt kept on the Secret: only
 /// readers of the Secret can test guesses of a brought passphrase against it.
-fn fingerprint(passphrase: &SecretString, salt: &str) -> String {
+pub fn fingerprint(passphrase: &SecretString, salt: &str) -> String {
     hmac_sha256_tagged(salt.as_bytes(), passphrase.expose().as_bytes())
 }
 
@@ -182,11 +183,7 @@ async fn reconcile_material(
     let brought = match &key.spec.passphrase_secret_ref {
         Some(selector) => {
             let passphrase = read_selector(&ctx.client, &ns, selector, "passphrase").await?;
-            if let Err(why) = kms::check_passphrase(passphrase.expose().as_bytes()) {
-                let message = format!(
-                    "passphraseSecretRef {}/{}: {why}",
-                    selector.name, selector.key
-                );
+            if let Err(message) = check_brought(selector, &passphrase) {
                 return Ok((Outcome::not_ready(reason::INVALID_SPEC, message), None));
             }
             Some(passphrase)
@@ -229,6 +226,16 @@ async fn reconcile_material(
     ))
 }
 
+/// Whether a passphrase brought in `selector` is one (InvalidSpec message if not).
+fn check_brought(selector: &SecretKeySelector, passphrase: &SecretString) -> Result<(), String> {
+    kms::check_passphrase(passphrase.expose().as_bytes()).map_err(|why| {
+        format!(
+            "passphraseSecretRef {}/{}: {why}",
+            selector.name, selector.key
+        )
+    })
+}
+
 /// This key's place (0-based) among the KmsAuthKeys of its namespace that refer to the same
 /// KeyManager, by creation time then name: the first `maxAuthKeys` are admitted.
 async fn position_among_keys(ctx: &Context, key: &KmsAuthKey) -> Result<usize, Error> {
@@ -241,6 +248,11 @@ async fn position_among_keys(ctx: &Context, key: &KmsAuthKey) -> Result<usize, E
             source,
         })?
         .items;
+    Ok(position(&keys, key))
+}
+
+/// The place of `key` among `keys` (its namespace's): see [`position_among_keys`].
+fn position(keys: &[KmsAuthKey], key: &KmsAuthKey) -> usize {
     let mut same: Vec<(Option<jiff::Timestamp>, String)> = keys
         .iter()
         .filter(|k| k.spec.key_manager_ref.name == key.spec.key_manager_ref.name)
@@ -249,7 +261,7 @@ async fn position_among_keys(ctx: &Context, key: &KmsAuthKey) -> Result<usize, E
         .collect();
     same.sort();
     let own = (key.creation_timestamp().map(|t| t.0), key.name_any());
-    Ok(same.iter().position(|k| *k == own).unwrap_or(same.len()))
+    same.iter().position(|k| *k == own).unwrap_or(same.len())
 }
 
 /// The key as written to the Secret.
@@ -274,32 +286,7 @@ enum Settling {
 async fn settle_key(key: &KmsAuthKey, ctx: &Context, wanted: &Wanted) -> Result<Settling, Error> {
     let (ownership, qualified) = read_target(&ctx.client, key).await?;
     let now = ctx.clock.now();
-    let own_name = format!("{KIND}/{}", key.name_any());
-    let found = match &ownership {
-        Ownership::Absent => Found::Absent,
-        Ownership::Owned(secret) => Found::Owned {
-            material: read_key(&data_of(secret)),
-            rotation_token: annotation(secret, ROTATION_TOKEN_ANNOTATION),
-            generated_at: generated_at(Some(secret)),
-        },
-        Ownership::Foreign { secret, owner } => Found::Foreign {
-            owner: owner.clone().filter(|o| *o != own_name),
-            material: read_key(&data_of(secret)).ok(),
-        },
-    };
-    let rotate_at =
-        rotation_every(key).and_then(|every| Some(generated_at(ownership.secret())? + every));
-    let decision = decide(
-        Inputs {
-            found,
-            rotate_request: rotate_request(key),
-            rotate_at,
-            existing_secret: key.spec.target.existing_secret,
-            now,
-            secret_name: &qualified,
-        },
-        |k| wanted.check(k),
-    );
+    let decision = decide_key(key, wanted, &ownership, &qualified, now);
     let salt_of = |ownership: &Ownership| {
         ownership
             .secret()
@@ -345,19 +332,7 @@ async fn settle_key(key: &KmsAuthKey, ctx: &Context, wanted: &Wanted) -> Result<
             )),
         ),
         Decision::Generate { why, .. } => {
-            let new_key = AuthKey {
-                key_id: match &wanted.key_id {
-                    Some(id) => id.clone(),
-                    None => kms::key_id().map_err(Error::Generate)?,
-                },
-                key_tag: wanted.key_tag.clone(),
-                passphrase: match &wanted.passphrase {
-                    WantedPassphrase::Brought(p) => p.clone(),
-                    WantedPassphrase::Generated(length) => {
-                        kms::passphrase(*length).map_err(Error::Generate)?
-                    }
-                },
-            };
+            let new_key = new_key(wanted)?;
             // The key being replaced (if our Secret held one): destroyed on the servers once
             // the new one is registered, or with keepPrevious kept until the next rotation.
             let data = match &ownership {
@@ -392,7 +367,63 @@ async fn settle_key(key: &KmsAuthKey, ctx: &Context, wanted: &Wanted) -> Result<
     Ok(Settling::Settled(Box::new(settled), event))
 }
 
-fn read_key(data: &BTreeMap<String, Vec<u8>>) -> Result<AuthKey, String> {
+/// Decides about the key from the Secret `ownership` (`qualified`: its name) and the spec.
+fn decide_key(
+    key: &KmsAuthKey,
+    wanted: &Wanted,
+    ownership: &Ownership,
+    qualified: &str,
+    now: SystemTime,
+) -> Decision<AuthKey> {
+    let own_name = format!("{KIND}/{}", key.name_any());
+    let found = match ownership {
+        Ownership::Absent => Found::Absent,
+        Ownership::Owned(secret) => Found::Owned {
+            material: read_key(&data_of(secret)),
+            rotation_token: annotation(secret, ROTATION_TOKEN_ANNOTATION),
+            generated_at: generated_at(Some(secret)),
+        },
+        Ownership::Foreign { secret, owner } => Found::Foreign {
+            owner: owner.clone().filter(|o| *o != own_name),
+            material: read_key(&data_of(secret)).ok(),
+        },
+    };
+    let rotate_at =
+        rotation_every(key).and_then(|every| Some(generated_at(ownership.secret())? + every));
+    decide(
+        Inputs {
+            found,
+            rotate_request: rotate_request(key),
+            rotate_at,
+            existing_secret: key.spec.target.existing_secret,
+            now,
+            secret_name: qualified,
+        },
+        |k| wanted.check(k),
+    )
+}
+
+/// A new key as `wanted` asks: the fixed or a generated key id, the tag, the brought or a
+/// generated passphrase.
+fn new_key(wanted: &Wanted) -> Result<AuthKey, Error> {
+    Ok(AuthKey {
+        key_id: match &wanted.key_id {
+            Some(id) => id.clone(),
+            None => kms::key_id().map_err(Error::Generate)?,
+        },
+        key_tag: wanted.key_tag.clone(),
+        passphrase: match &wanted.passphrase {
+            WantedPassphrase::Brought(p) => p.clone(),
+            WantedPassphrase::Generated(length) => {
+                kms::passphrase(*length).map_err(Error::Generate)?
+            }
+        },
+    })
+}
+
+/// Reads the key (passphrase, key id, tag) from Secret data; `Err` says what is wrong,
+/// never the passphrase.
+pub fn read_key(data: &BTreeMap<String, Vec<u8>>) -> Result<AuthKey, String> {
     read_key_with(data, "")
 }
 
@@ -424,6 +455,13 @@ async fn write_secret(
     ownership: &Ownership,
     settled: &Settled,
 ) -> Result<(), Error> {
+    write_target(&ctx.client, key, ownership, target_content(settled)).await
+}
+
+/// What a KmsAuthKey writes to its target Secret: passphrase, key id and tag (and the
+/// previous key's), the fingerprint and its salt, when the key was generated and the key
+/// id whose server objects are still to be destroyed.
+fn target_content(settled: &Settled) -> TargetContent {
     let bytes = |s: &str| SecretBytes::new(s.as_bytes().to_vec());
     let entries = |key: &AuthKey, suffix: &str| {
         [
@@ -447,15 +485,14 @@ async fn write_secret(
     if let Some(retired) = &settled.retired {
         annotations.insert(RETIRED_KEY_ANNOTATION.to_owned(), retired.clone());
     }
-    let content = TargetContent {
+    TargetContent {
         type_: "Opaque",
         fingerprint: fingerprint(&settled.key.passphrase, &settled.salt),
         revision: settled.revision,
         rotation_token: settled.rotation_token.clone(),
         annotations,
         data,
-    };
-    write_target(&ctx.client, key, ownership, content).await
+    }
 }
 
 fn new_salt() -> Result<String, Error> {

@@ -1,6 +1,7 @@
 //! The SshKey controller (api.md section 3): decide, generate, write, report.
 
 pub mod decide;
+pub mod offline;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -313,14 +314,8 @@ async fn resolve_authority(ctx: &Context, key: &SshKey) -> Result<AuthorityState
             format!("certificate authority SshKey {reference} not found"),
         );
     };
-    if ca.spec.key_type != SshKeyType::CA {
-        return unavailable(
-            reason::ISSUER_NOT_CA,
-            format!(
-                "SshKey {reference} named in certificate.authorityRef has keyType {:?}, not CA",
-                ca.spec.key_type
-            ),
-        );
+    if let Err(refused) = check_authority(&ca, &reference) {
+        return Ok(refused);
     }
     if !is_ready_for_current_spec(&ca) {
         return unavailable(
@@ -355,6 +350,21 @@ async fn resolve_authority(ctx: &Context, key: &SshKey) -> Result<AuthorityState
             format!("certificate authority {reference}'s key cannot be read: {e}"),
         ),
     }
+}
+
+/// Whether `ca` (`reference` = namespace/name), named in `certificate.authorityRef`, is a
+/// CA key. `Err` is the state to report.
+fn check_authority(ca: &SshKey, reference: &str) -> Result<(), AuthorityState> {
+    if ca.spec.key_type == SshKeyType::CA {
+        return Ok(());
+    }
+    Err(AuthorityState::Unavailable {
+        reason: reason::ISSUER_NOT_CA,
+        message: format!(
+            "SshKey {reference} named in certificate.authorityRef has keyType {:?}, not CA",
+            ca.spec.key_type
+        ),
+    })
 }
 
 /// Generates a key on a blocking thread (RSA takes a moment).
@@ -394,7 +404,13 @@ async fn write_secret(
     } else {
         ssh_secret_data(&settled.material, &output).map_err(Error::Generate)?
     };
-    let content = TargetContent {
+    write_target(&ctx.client, key, ownership, target_content(settled, data)).await
+}
+
+/// What an SshKey writes to its target Secret: `data` (as [`ssh_secret_data`] encodes the
+/// material) with the Secret type, the key's fingerprint and when it was generated.
+fn target_content(settled: &Settled, data: BTreeMap<String, SecretBytes>) -> TargetContent {
+    TargetContent {
         type_: "kubernetes.io/ssh-auth",
         fingerprint: settled.material.key.fingerprint_sha256(),
         revision: settled.revision,
@@ -404,8 +420,7 @@ async fn write_secret(
             time(settled.generated_at).0.to_string(),
         )]),
         data,
-    };
-    write_target(&ctx.client, key, ownership, content).await
+    }
 }
 
 /// Host keys write known_hosts entries for these names.
