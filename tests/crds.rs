@@ -64,3 +64,37 @@ fn every_kind_is_in_the_keysmith_category_with_a_status_subresource() {
         );
     }
 }
+
+/// Every `format` in the schemas is one the API server knows (it warns on every apply of an
+/// unknown one, e.g. schemars' `uint32`).
+#[test]
+fn schemas_use_only_formats_kubernetes_knows() {
+    // k8s.io/kube-openapi/pkg/validation/strfmt, as the API server registers them.
+    const KNOWN: &[&str] = &[
+        "int32",
+        "int64",
+        "float",
+        "double",
+        "byte",
+        "binary",
+        "date",
+        "date-time",
+        "duration",
+        "password",
+        "uri",
+        "email",
+        "hostname",
+        "ipv4",
+        "ipv6",
+        "cidr",
+        "mac",
+        "uuid",
+    ];
+    for (file, yaml) in keysmith::api::render_crds().expect("render CRDs") {
+        for line in yaml.lines() {
+            if let Some(format) = line.trim().strip_prefix("format: ") {
+                assert!(KNOWN.contains(&format), "{file}: format {format}");
+            }
+        }
+    }
+}

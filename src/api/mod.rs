@@ -42,18 +42,28 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
                 .as_mut()
                 .and_then(|s| s.open_api_v3_schema.as_mut())
             {
-                drop_nullable(schema);
+                tidy(schema);
             }
         }
     }
     crds
 }
 
-/// Removes `nullable: true`, which schemars emits for every `Option`. Without it the API
-/// server prunes an explicit `null` like an absent field, so `has()` in CEL rules and our
-/// `Option`s agree; no keysmith field gives `null` a meaning of its own.
-fn drop_nullable(schema: &mut JSONSchemaProps) {
+/// Removes what schemars emits and the API server does not want, in `schema` and below:
+/// - `nullable: true` (every `Option`): without it the API server prunes an explicit `null`
+///   like an absent field, so `has()` in CEL rules and our `Option`s agree; no keysmith
+///   field gives `null` a meaning of its own;
+/// - `format: uint8`/`uint16`/`uint32`/`uint64` (unsigned integers), formats Kubernetes does
+///   not know and warns about on every apply; the `minimum: 0` schemars adds stays.
+fn tidy(schema: &mut JSONSchemaProps) {
     schema.nullable = None;
+    if schema
+        .format
+        .as_deref()
+        .is_some_and(|f| f.starts_with("uint"))
+    {
+        schema.format = None;
+    }
     let children = schema
         .properties
         .iter_mut()
@@ -72,7 +82,7 @@ fn drop_nullable(schema: &mut JSONSchemaProps) {
                 }),
         );
     for child in children {
-        drop_nullable(child);
+        tidy(child);
     }
 }
 
