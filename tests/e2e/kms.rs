@@ -457,6 +457,25 @@ async fn the_example_becomes_ready_against_two_local_servers() {
     assert_eq!(servers_of(&key).len(), 2);
     let data = wait::secret_data(&client, &ns, "nse-auth-1").await;
     let key_id = String::from_utf8(data["key-id"].clone()).expect("utf-8");
+    // A Pushed Event names the servers the key was registered on.
+    let events = Api::<Event>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .expect("events");
+    let pushed: Vec<String> = events
+        .items
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("Pushed"))
+        .filter_map(|e| e.message.clone())
+        .collect();
+    for server in ["kmip-a", "kmip-b"] {
+        assert!(
+            pushed
+                .iter()
+                .any(|note| note.contains(&key_id) && note.contains(server)),
+            "{server} not in {pushed:?}"
+        );
+    }
     for server in [&a, &b] {
         assert_eq!(server.python_locate(&key_id).len(), 1);
     }

@@ -194,6 +194,25 @@ pub fn readiness(servers: &[KmsAuthKeyServerStatus]) -> (bool, &'static str, Str
     }
 }
 
+/// The servers the key was registered on by this reconcile (the `Pushed` Event): registered
+/// now, and before not registered or registered as another object.
+pub fn newly_registered<'a>(
+    previous: &[KmsAuthKeyServerStatus],
+    now: &'a [KmsAuthKeyServerStatus],
+) -> Vec<&'a str> {
+    now.iter()
+        .filter(|s| s.state == PushState::Registered)
+        .filter(|s| {
+            !previous.iter().any(|p| {
+                p.name == s.name
+                    && p.state == PushState::Registered
+                    && p.unique_identifier == s.unique_identifier
+            })
+        })
+        .map(|s| s.name.as_str())
+        .collect()
+}
+
 /// Ready reason: the key is registered on every server.
 pub const REGISTERED: &str = "Registered";
 

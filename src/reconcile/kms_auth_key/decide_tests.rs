@@ -155,3 +155,21 @@ fn readiness_follows_the_servers() {
         "failed to push authentication key to any registered key server"
     );
 }
+
+#[test]
+fn pushed_names_the_servers_registered_by_this_reconcile() {
+    let before = [
+        server("a", PushState::Registered, Some("1")),
+        server("b", PushState::Failed, None),
+        server("c", PushState::Registered, Some("3")),
+    ];
+    let after = [
+        server("a", PushState::Registered, Some("1")),
+        server("b", PushState::Registered, Some("2")),
+        server("c", PushState::Registered, Some("4")),
+        server("d", PushState::Failed, None),
+    ];
+    assert_eq!(newly_registered(&before, &after), ["b", "c"]);
+    assert!(newly_registered(&after, &after).is_empty());
+    assert_eq!(newly_registered(&[], &after[..1]), ["a"]);
+}

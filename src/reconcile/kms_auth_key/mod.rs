@@ -36,7 +36,9 @@ use super::secret::{
     data_of, generated_at, read_selector, read_target, write_target,
 };
 use super::status::time;
-use decide::{AuthKey, ServerPlan, Wanted, WantedPassphrase, admit, readiness, server_plan};
+use decide::{
+    AuthKey, ServerPlan, Wanted, WantedPassphrase, admit, newly_registered, readiness, server_plan,
+};
 
 /// The kind name.
 pub const KIND: &str = "KmsAuthKey";
@@ -201,6 +203,16 @@ async fn reconcile_material(
         publish(ctx, key, EventType::Normal, reason, note).await;
     }
     let servers = push_everywhere(key, ctx, &manager, &settled).await;
+    let previous = key.status.as_ref().map(|s| s.servers.as_slice());
+    let pushed = newly_registered(previous.unwrap_or_default(), &servers);
+    if !pushed.is_empty() {
+        let note = format!(
+            "authentication key {} registered on {}",
+            settled.key.key_id,
+            pushed.join(", ")
+        );
+        publish(ctx, key, EventType::Normal, "Pushed", note).await;
+    }
     let (ready, ready_reason, message) = readiness(&servers);
     let mut outcome = if ready {
         Outcome::ready(ready_reason, message)
