@@ -14,10 +14,11 @@ use serde_json::Value;
 
 use crate::kms::{server_secrets, two_servers};
 use crate::support::audit::{self, AuditEvent};
+use crate::support::kmip::KmipServer;
 use crate::support::operator::OperatorProcess;
 use crate::support::{self, ControlPlane, helm, repo_root};
 
-const RELEASE_NAMESPACE: &str = "keysmith-system";
+pub(crate) const RELEASE_NAMESPACE: &str = "keysmith-system";
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:keysmith-system:keysmith";
 
 fn helm_ok(args: &[&str]) -> String {
@@ -53,7 +54,7 @@ fn kinds(objects: &[Value]) -> Vec<String> {
         .collect()
 }
 
-fn render(extra: &[&str]) -> Vec<Value> {
+pub(crate) fn render(extra: &[&str]) -> Vec<Value> {
     documents(&helm::template(RELEASE_NAMESPACE, extra).expect("helm template"))
 }
 
@@ -271,7 +272,7 @@ async fn the_pod_meets_the_restricted_pod_security_standard() {
 // helm install into a control plane of its own (the chart's cluster-wide objects must not
 // meet the other tests'), the operator with the chart's RBAC only, helm uninstall.
 
-fn kubectl_ok(cp: &ControlPlane, args: &[&str]) -> String {
+pub(crate) fn kubectl_ok(cp: &ControlPlane, args: &[&str]) -> String {
     let out = cp.kubectl_command().args(args).output().expect("kubectl");
     assert!(
         out.status.success(),
@@ -282,7 +283,7 @@ fn kubectl_ok(cp: &ControlPlane, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn kubectl_stdin_ok(cp: &ControlPlane, args: &[&str], input: &str) -> String {
+pub(crate) fn kubectl_stdin_ok(cp: &ControlPlane, args: &[&str], input: &str) -> String {
     let mut child = cp
         .kubectl_command()
         .args(args)
@@ -307,7 +308,7 @@ fn kubectl_stdin_ok(cp: &ControlPlane, args: &[&str], input: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }
@@ -377,7 +378,11 @@ fn describe(object: &Value) -> String {
 
 /// Waits until every keysmith resource is Ready (or still generating, reporting progress)
 /// and returns them.
-async fn all_ready(cp: &ControlPlane, expected: usize, operator: &OperatorProcess) -> Vec<Value> {
+pub(crate) async fn all_ready(
+    cp: &ControlPlane,
+    expected: usize,
+    operator: &OperatorProcess,
+) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let objects = keysmith_resources(cp);
@@ -401,9 +406,17 @@ async fn all_ready(cp: &ControlPlane, expected: usize, operator: &OperatorProces
     }
 }
 
+/// The KMIP example with the addresses of two local servers.
+pub(crate) fn kms_example(a: &KmipServer, b: &KmipServer) -> String {
+    std::fs::read_to_string(repo_root().join("examples/kms/key-manager-and-auth-key.yaml"))
+        .expect("KMS example")
+        .replace("kmip-a.example.com:5696", &a.address())
+        .replace("kmip-b.example.com:5696", &b.address())
+}
+
 /// Applies every example as a user would; the KMIP example against two local PyKMIP servers
 /// (its addresses and TLS Secrets replaced). Returns how many keysmith resources it created.
-fn apply_examples(cp: &ControlPlane, namespace: &str, kms_manifest: &str) -> usize {
+pub(crate) fn apply_examples(cp: &ControlPlane, namespace: &str, kms_manifest: &str) -> usize {
     let mut resources = 0;
     let count = |out: &str| out.lines().filter(|l| l.contains(".keysmith.dev/")).count();
     for dir in ["certificatekeypair", "sshkey", "keyringsecret"] {
@@ -612,7 +625,7 @@ fn check_rbac_is_exact(objects: &[Value], log: &Path) {
 }
 
 /// A kubeconfig with the token of the chart's ServiceAccount, and nothing else.
-fn service_account_kubeconfig(cp: &ControlPlane) -> std::path::PathBuf {
+pub(crate) fn service_account_kubeconfig(cp: &ControlPlane) -> std::path::PathBuf {
     let token = kubectl_ok(
         cp,
         &[
@@ -661,7 +674,11 @@ async fn repeated_events_are_counted(kubeconfig: &Path, namespace: &str) {
 }
 
 /// The operator flags the chart's Deployment sets, with local ports and a quick backoff.
-fn chart_operator_args(objects: &[Value], metrics_port: u16, health_port: u16) -> Vec<String> {
+pub(crate) fn chart_operator_args(
+    objects: &[Value],
+    metrics_port: u16,
+    health_port: u16,
+) -> Vec<String> {
     let mut args: Vec<String> = deployment_args(objects)
         .into_iter()
         .skip(1) // "run"
@@ -716,11 +733,7 @@ async fn helm_install_then_the_chart_rbac_runs_every_example_and_uninstall_keeps
     let examples_ns = "examples";
     kubectl_ok(&cp, &["create", "namespace", examples_ns]);
     server_secrets(&cp.client(), examples_ns, &a).await;
-    let kms_manifest =
-        std::fs::read_to_string(repo_root().join("examples/kms/key-manager-and-auth-key.yaml"))
-            .expect("KMS example")
-            .replace("kmip-a.example.com:5696", &a.address())
-            .replace("kmip-b.example.com:5696", &b.address());
+    let kms_manifest = kms_example(&a, &b);
     let dir = tempfile::tempdir().expect("tempdir");
     let (metrics_port, health_port) = (free_port(), free_port());
     let sa_kubeconfig = service_account_kubeconfig(&cp);
@@ -968,5 +981,157 @@ async fn admission_policy_enforces_the_organisation_policy(cp: &ControlPlane, na
             .kubectl_stdin(&["apply", "--dry-run=server"], &allowed)
             .await;
         assert!(out.status.success(), "{allowed}\n{}", support::stderr(&out));
+    }
+}
+
+/// With `namespaces` the chart grants Roles only: the operator run with them serves those
+/// namespaces (and its non-exportable keys in the release namespace) without one forbidden
+/// or cluster-wide request, and leaves every other namespace alone.
+#[tokio::test]
+async fn namespace_mode_runs_on_the_charts_roles_alone() {
+    let cp = ControlPlane::start().expect("a control plane of its own");
+    let kubeconfig = cp.kubeconfig().to_string_lossy().into_owned();
+    for ns in ["team-a", "team-b", "team-c"] {
+        kubectl_ok(&cp, &["create", "namespace", ns]);
+    }
+    let values = ["--set", "namespaces={team-a,team-b}"];
+    let mut install = vec![
+        "install",
+        "keysmith",
+        "--kubeconfig",
+        &kubeconfig,
+        "--namespace",
+        RELEASE_NAMESPACE,
+        "--create-namespace",
+    ];
+    let chart = chart_path();
+    install.push(&chart);
+    install.extend(values);
+    helm_ok(&install);
+    let objects = render(&values);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = chart_operator_args(&objects, free_port(), free_port());
+    let operator = OperatorProcess::start_exactly(
+        &service_account_kubeconfig(&cp),
+        &dir.path().join("keysmith.log"),
+        &args,
+    );
+    let ckp = |name: &str, extra: &str| {
+        format!(
+            "apiVersion: keysmith.dev/v1alpha1\nkind: CertificateKeyPair\nmetadata:\n  name: {name}\nspec:\n  commonName: {name}.example.com\n{extra}"
+        )
+    };
+    let example = |path: &str| {
+        repo_root()
+            .join("examples")
+            .join(path)
+            .to_string_lossy()
+            .into_owned()
+    };
+    kubectl_ok(
+        &cp,
+        &[
+            "apply",
+            "-n",
+            "team-a",
+            "-f",
+            &example("certificatekeypair/ca-chain.yaml"),
+        ],
+    );
+    kubectl_ok(&cp, &["apply", "-n", "team-b", "-f", &example("sshkey")]);
+    kubectl_ok(
+        &cp,
+        &[
+            "apply",
+            "-n",
+            "team-b",
+            "-f",
+            &example("keyringsecret/psk.yaml"),
+        ],
+    );
+    kubectl_stdin_ok(
+        &cp,
+        &["apply", "-n", "team-b", "-f", "-"],
+        &ckp("sealed", "  privateKeyExport: Denied\n"),
+    );
+    kubectl_stdin_ok(
+        &cp,
+        &["apply", "-n", "team-c", "-f", "-"],
+        &ckp("outside", ""),
+    );
+    let served = keysmith_resources(&cp)
+        .iter()
+        .filter(|o| o["metadata"]["namespace"] != "team-c")
+        .count();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let objects = keysmith_resources(&cp);
+        let ready = objects.iter().filter(|o| is_ready(o)).count();
+        if ready == served {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{ready} of {served} Ready: {:#?}\n{}",
+            objects
+                .iter()
+                .filter(|o| !is_ready(o))
+                .map(describe)
+                .collect::<Vec<_>>(),
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The sealed key lives in the release namespace, outside the managed ones.
+    let keys = kubectl_ok(
+        &cp,
+        &[
+            "get",
+            "secrets",
+            "-n",
+            RELEASE_NAMESPACE,
+            "-l",
+            "keysmith.dev/private-key=true",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(keys.lines().count(), 1, "{keys}");
+    assert!(operator.terminate(), "keysmith did not exit cleanly");
+
+    let outside = kubectl_ok(
+        &cp,
+        &[
+            "get",
+            "-n",
+            "team-c",
+            "certificatekeypair/outside",
+            "-o",
+            "json",
+        ],
+    );
+    let outside: Value = serde_json::from_str(&outside).expect("JSON");
+    assert!(
+        outside["status"].is_null(),
+        "team-c was reconciled: {outside}"
+    );
+    let secrets = kubectl_ok(&cp, &["get", "secrets", "-n", "team-c", "-o", "name"]);
+    assert!(secrets.trim().is_empty(), "{secrets}");
+
+    let requests = audit::requests_by(cp.audit_log(), SERVICE_ACCOUNT);
+    assert!(!requests.is_empty());
+    for request in &requests {
+        let code = request.response_status.as_ref().and_then(|s| s.code);
+        assert_ne!(code, Some(403), "forbidden: {}", request.describe());
+        let namespace = request
+            .object_ref
+            .as_ref()
+            .and_then(|o| o.namespace.as_deref());
+        assert!(
+            matches!(namespace, Some("team-a" | "team-b" | RELEASE_NAMESPACE)),
+            "a request outside the managed namespaces: {} in {namespace:?}",
+            request.describe()
+        );
     }
 }
