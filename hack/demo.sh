@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make demo`: on a fresh machine, installs what is missing, builds the control plane, Helm and
+# keysmith, starts the local control plane, installs the chart's CRDs and RBAC, runs the
+# operator with the chart's ServiceAccount, applies examples/ and prints `keysmith status -A`.
+# Everything it starts is stopped at the end; DEMO_KEEP=1 keeps it running until Enter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keysmith/target}
+hack/install-deps.sh
+KEYSMITH_CONTROLPLANE_BIN=$(hack/controlplane/build.sh)
+KEYSMITH_HELM=$(hack/helm/build.sh)
+export KEYSMITH_CONTROLPLANE_BIN KEYSMITH_HELM
+exec cargo test --quiet --test e2e -- --ignored --exact by_hand::demo --nocapture
