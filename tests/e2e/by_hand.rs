@@ -65,7 +65,10 @@ async fn demo() {
     server_secrets(&cp.client(), examples, &a).await;
 
     let log = std::env::temp_dir().join("keysmith-demo.log");
-    let (metrics_port, health_port) = (chart::free_port(), chart::free_port());
+    let (metrics_port, health_port) = (
+        support::endpoints::free_port(),
+        support::endpoints::free_port(),
+    );
     let args = chart::chart_operator_args(&chart::render(&[]), metrics_port, health_port);
     println!(
         "==> keysmith {} (as ServiceAccount keysmith; log {})",

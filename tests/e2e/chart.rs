@@ -5,8 +5,7 @@
 //! Standard, and the optional ValidatingAdmissionPolicy.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,7 @@ use serde_json::Value;
 
 use crate::kms::{server_secrets, two_servers};
 use crate::support::audit::{self, AuditEvent};
+use crate::support::endpoints::{self, free_port};
 use crate::support::kmip::KmipServer;
 use crate::support::operator::OperatorProcess;
 use crate::support::{self, ControlPlane, helm, repo_root};
@@ -308,24 +308,9 @@ pub(crate) fn kubectl_stdin_ok(cp: &ControlPlane, args: &[&str], input: &str) ->
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-pub(crate) fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
+/// The body of a successful GET of `path`.
 fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response
-        .starts_with("HTTP/1.1 200")
-        .then(|| response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()))?
+    endpoints::get(port, path).and_then(|(code, body)| (code == 200).then_some(body))
 }
 
 /// Every keysmith resource in the cluster, as `kubectl get -o json` shows it.

@@ -2,9 +2,7 @@
 //! namespaced Roles in them (what a Helm chart grants) it works and makes no cluster-wide
 //! request at all.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
@@ -16,6 +14,7 @@ use keysmith::api::common::reason;
 use keysmith::reconcile::namespaces::WatchedNamespaces;
 
 use crate::support::audit::{self, AuditEvent};
+use crate::support::endpoints::{free_port, get};
 use crate::support::operator::{Operator, OperatorProcess};
 use crate::support::wait::{self, ready_condition};
 use crate::support::{self, ControlPlane, apply};
@@ -125,12 +124,11 @@ subjects:
 }
 
 /// A ServiceAccount `keysmith` in `home` bound to [`role`] in each of `namespaces`; returns
-/// a kubeconfig with its token (written into `dir`) and its user name.
+/// a kubeconfig with its token and its user name.
 async fn restricted_identity(
     cp: &ControlPlane,
     home: &str,
     namespaces: &[&str],
-    dir: &Path,
 ) -> (PathBuf, String) {
     let mut manifests = format!(
         "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: keysmith, namespace: {home}}}\n"
@@ -152,32 +150,13 @@ async fn restricted_identity(
         .expect("token")
         .trim()
         .to_owned();
-    // The admin kubeconfig with the ServiceAccount's token instead of the admin certificate.
-    let admin = std::fs::read_to_string(cp.kubeconfig()).expect("kubeconfig");
-    let mut config: serde_json::Value = serde_json::from_str(&admin).expect("kubeconfig JSON");
-    config["users"][0]["user"] = serde_json::json!({ "token": token });
-    let path = dir.join("restricted.kubeconfig");
-    std::fs::write(&path, config.to_string()).expect("write kubeconfig");
+    let path = cp.token_kubeconfig("restricted.kubeconfig", &token);
     (path, format!("system:serviceaccount:{home}:keysmith"))
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
-/// The status code of a plain HTTP/1.1 GET of `path`.
+/// The status code of a GET of `path`.
 fn status_of(port: u16, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.split_whitespace().nth(1)?.parse().ok()
+    get(port, path).map(|(code, _)| code)
 }
 
 async fn wait_ready_probe(port: u16, operator: &OperatorProcess) {
@@ -208,7 +187,7 @@ async fn with_only_namespaced_roles_the_binary_asks_nothing_cluster_wide() {
     let b = cp.namespace(&client, "rbac-b").await;
     let c = cp.namespace(&client, "rbac-c").await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let (kubeconfig, user) = restricted_identity(cp, &a, &[&a, &b], dir.path()).await;
+    let (kubeconfig, user) = restricted_identity(cp, &a, &[&a, &b]).await;
     let health = free_port();
     let also_b = format!("--namespaces={b}");
     let operator = OperatorProcess::start_as(

@@ -14,6 +14,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod audit;
+pub mod endpoints;
 pub mod helm;
 pub mod kmip;
 pub mod openssl;
