@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
+
+use super::status::WrittenStatuses;
 use kube::runtime::reflector::Store;
 
 use crate::api::keyring_secret::KeyringSecret;
@@ -84,6 +86,8 @@ pub struct Context {
     /// The KeyringSecret controller's cache (set when it starts): cert_single and
     /// cert_chain find their pkey_cert here instead of listing from the API server.
     pub keyring_cache: OnceLock<Store<KeyringSecret>>,
+    /// Statuses written that the cache may not show yet.
+    pub written_statuses: WrittenStatuses,
 }
 
 impl Context {
@@ -100,6 +104,7 @@ impl Context {
             backoff: Backoff::new(settings.backoff_min, settings.backoff_max),
             slow: SlowTasks::new(settings.generate_slots, settings.generate_timeout),
             keyring_cache: OnceLock::new(),
+            written_statuses: WrittenStatuses::default(),
             settings,
             clock: Arc::new(SystemClock),
         }

@@ -75,9 +75,15 @@ pub async fn reconcile(manager: Arc<KeyManager>, ctx: Arc<Context>) -> Result<Ac
         now,
     );
     let api = Api::<KeyManager>::namespaced(ctx.client.clone(), &ns);
-    apply_if_changed(&api, manager.as_ref(), previous, &status)
-        .await
-        .map_err(Error::WriteStatus)?;
+    apply_if_changed(
+        &api,
+        manager.as_ref(),
+        previous,
+        &status,
+        &ctx.written_statuses,
+    )
+    .await
+    .map_err(Error::WriteStatus)?;
     Ok(Action::requeue(RECHECK_INTERVAL))
 }
 

@@ -165,9 +165,15 @@ pub async fn finish<K: KeysmithResource>(
         publish(ctx, object, EventType::Warning, outcome.ready.reason, note).await;
     }
     let api = Api::<K>::namespaced(ctx.client.clone(), &namespace(object));
-    apply_if_changed(&api, object, object.status(), &status)
-        .await
-        .map_err(Error::WriteStatus)?;
+    apply_if_changed(
+        &api,
+        object,
+        object.status(),
+        &status,
+        &ctx.written_statuses,
+    )
+    .await
+    .map_err(Error::WriteStatus)?;
     record_metrics(ctx, object, outcome, started);
     let key = backoff_key(object);
     if outcome.failed {

@@ -2,7 +2,10 @@
 //! resource already shows; conditions keep their lastTransitionTime unless their status
 //! flips, so a no-op reconcile changes nothing (api.md 1.5).
 
+use std::collections::HashMap;
 use std::fmt::Debug;
+use std::hash::{DefaultHasher, Hasher};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -75,6 +78,55 @@ pub fn conditions(
     result
 }
 
+/// The statuses keysmith wrote, per resource uid, with the resourceVersion the resource had
+/// in the cache when they were written. A reconcile that runs before the cache shows its own
+/// status write (the Secret's watch event often arrives first) still sees that old version:
+/// it must compare with what was written, not with the stale status, or it writes the same
+/// status again. Holds a hash per resource, not the status.
+#[derive(Default)]
+pub struct WrittenStatuses {
+    written: Mutex<HashMap<String, (String, u64)>>,
+}
+
+impl WrittenStatuses {
+    /// Whether `desired` (hashed) was already written over the version `resource_version` of
+    /// resource `uid`. A resource whose cached version moved on is forgotten: from then on
+    /// its cached status is the truth.
+    fn already_written(&self, uid: &str, resource_version: &str, desired: u64) -> bool {
+        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        match written.get(uid) {
+            Some((seen, hash)) if seen == resource_version => *hash == desired,
+            Some(_) => {
+                written.remove(uid);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Notes that `desired` (hashed) was written over version `resource_version` of `uid`.
+    fn record(&self, uid: &str, resource_version: &str, desired: u64) {
+        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        written.insert(uid.to_owned(), (resource_version.to_owned(), desired));
+    }
+
+    /// How many resources have an entry (for tests).
+    pub fn len(&self) -> usize {
+        self.written.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether no resource has an entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn hash_of<S: Serialize>(status: &S) -> Result<u64, serde_json::Error> {
+    let mut hasher = DefaultHasher::new();
+    hasher.write(&serde_json::to_vec(status)?);
+    Ok(hasher.finish())
+}
+
 /// Writes `desired` as the status of `resource` with server-side apply, unless the resource
 /// already shows exactly that. Returns whether a write happened.
 pub async fn apply_if_changed<K, S>(
@@ -82,12 +134,20 @@ pub async fn apply_if_changed<K, S>(
     resource: &K,
     current: Option<&S>,
     desired: &S,
+    written: &WrittenStatuses,
 ) -> Result<bool, kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
     S: Serialize + PartialEq,
 {
     if current == Some(desired) {
+        return Ok(false);
+    }
+    let hash = hash_of(desired).map_err(kube::Error::SerdeError)?;
+    let version = resource.uid().zip(resource.resource_version());
+    if let Some((uid, rv)) = &version
+        && written.already_written(uid, rv, hash)
+    {
         return Ok(false);
     }
     let body = serde_json::json!({
@@ -98,6 +158,9 @@ where
     let params = PatchParams::apply(FIELD_MANAGER).force();
     api.patch_status(&resource.name_any(), &params, &Patch::Apply(body))
         .await?;
+    if let Some((uid, rv)) = &version {
+        written.record(uid, rv, hash);
+    }
     Ok(true)
 }
 
@@ -152,5 +215,29 @@ mod tests {
             system_time(&time(t)),
             SystemTime::UNIX_EPOCH + Duration::from_secs(1)
         );
+    }
+
+    #[test]
+    fn a_written_status_counts_until_the_cached_version_moves_on() {
+        let written = WrittenStatuses::default();
+        assert!(!written.already_written("uid", "1", 7));
+        written.record("uid", "1", 7);
+        assert!(
+            written.already_written("uid", "1", 7),
+            "stale cache, same status"
+        );
+        assert!(
+            !written.already_written("uid", "1", 8),
+            "stale cache, other status"
+        );
+        assert!(
+            !written.already_written("other", "1", 7),
+            "another resource"
+        );
+        assert!(
+            !written.already_written("uid", "2", 7),
+            "the cache moved on"
+        );
+        assert!(written.is_empty(), "and the entry is forgotten");
     }
 }

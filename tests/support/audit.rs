@@ -37,6 +37,9 @@ pub fn write_policy(dir: &Path) -> std::io::Result<PathBuf> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
+    /// `ResponseStarted` (long-running requests such as watches) or `ResponseComplete`.
+    #[serde(default)]
+    pub stage: String,
     /// create, update, patch, delete, ...
     pub verb: String,
     /// Who.

@@ -180,11 +180,24 @@ impl OperatorProcess {
     /// `keysmith run` with exactly `args` (no defaults added) as the identity of `kubeconfig`,
     /// logging at trace level (text format unless `args` say otherwise) to `log`.
     pub fn start_exactly(kubeconfig: &Path, log: &Path, args: &[String]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keysmith"));
+        let binary = Path::new(env!("CARGO_BIN_EXE_keysmith"));
+        Self::start_binary(binary, kubeconfig, log, args, "trace")
+    }
+
+    /// Like [`OperatorProcess::start_exactly`], running `binary` (e.g. a release build, for
+    /// benchmarks) with `RUST_LOG=rust_log`.
+    pub fn start_binary(
+        binary: &Path,
+        kubeconfig: &Path,
+        log: &Path,
+        args: &[String],
+        rust_log: &str,
+    ) -> Self {
+        let mut cmd = Command::new(binary);
         cmd.arg("run")
             .args(args)
             .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "trace")
+            .env("RUST_LOG", rust_log)
             .env_remove("POD_NAMESPACE")
             .env_remove("POD_NAME");
         let process = Managed::spawn("keysmith", cmd, log).expect("start keysmith");
@@ -192,6 +205,11 @@ impl OperatorProcess {
             process,
             log: log.to_owned(),
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
     }
 
     /// Everything the operator logged so far.
