@@ -162,7 +162,7 @@ pub async fn finish<K: KeysmithResource>(
         && ready_reason(object) != Some(outcome.ready.reason)
     {
         let note = outcome.ready.message.clone();
-        publish(ctx, object, EventType::Warning, outcome.ready.reason, note).await;
+        publish(ctx, object, EventType::Warning, outcome.ready.reason, note);
     }
     let api = Api::<K>::namespaced(ctx.client.clone(), &namespace(object));
     apply_if_changed(

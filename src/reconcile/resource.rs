@@ -131,8 +131,10 @@ pub fn renew_at(
     until.checked_sub(before)
 }
 
-/// Publishes an Event on `object`; a failure to publish is logged, never fatal.
-pub async fn publish<K: KeysmithResource>(
+/// Publishes an Event on `object` in the background: Events are best-effort, so a reconcile
+/// never waits for one (it saves a round trip per reconcile), and a failure to publish is
+/// logged, never fatal.
+pub fn publish<K: KeysmithResource>(
     ctx: &Context,
     object: &K,
     type_: EventType,
@@ -146,7 +148,11 @@ pub async fn publish<K: KeysmithResource>(
         action: "Reconcile".to_owned(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
-        tracing::debug!(error = %e, "publishing an event failed");
-    }
+    let recorder = ctx.recorder.clone();
+    let regarding = object.object_ref(&());
+    tokio::spawn(async move {
+        if let Err(e) = recorder.publish(&event, &regarding).await {
+            tracing::debug!(error = %e, "publishing an event failed");
+        }
+    });
 }

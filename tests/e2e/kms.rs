@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::Client;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
 
 use keysmith::api::common::{ConditionStatus, reason};
@@ -416,17 +416,13 @@ spec:
     );
     assert!(!message.contains("passphrase-with"), "{message}");
     // Events name the reasons and never carry the passphrase.
-    let events = Api::<Event>::namespaced(client.clone(), &ns)
-        .list(&ListParams::default())
-        .await
-        .expect("events");
-    assert!(
+    let events = wait::events(&client, &ns, |events| {
         events
-            .items
             .iter()
             .any(|e| e.reason.as_deref() == Some(reason::KEY_MANAGER_DISABLED))
-    );
-    for event in &events.items {
+    })
+    .await;
+    for event in &events {
         let note = event.message.clone().unwrap_or_default();
         assert!(!note.contains("passphrase-with"), "{note}");
     }
@@ -458,24 +454,18 @@ async fn the_example_becomes_ready_against_two_local_servers() {
     let data = wait::secret_data(&client, &ns, "nse-auth-1").await;
     let key_id = String::from_utf8(data["key-id"].clone()).expect("utf-8");
     // A Pushed Event names the servers the key was registered on.
-    let events = Api::<Event>::namespaced(client.clone(), &ns)
-        .list(&ListParams::default())
-        .await
-        .expect("events");
-    let pushed: Vec<String> = events
-        .items
-        .iter()
-        .filter(|e| e.reason.as_deref() == Some("Pushed"))
-        .filter_map(|e| e.message.clone())
-        .collect();
-    for server in ["kmip-a", "kmip-b"] {
-        assert!(
-            pushed
-                .iter()
-                .any(|note| note.contains(&key_id) && note.contains(server)),
-            "{server} not in {pushed:?}"
-        );
-    }
+    let pushed_on = |events: &[Event], server: &str| {
+        events.iter().any(|e| {
+            e.reason.as_deref() == Some("Pushed")
+                && e.message
+                    .as_deref()
+                    .is_some_and(|note| note.contains(&key_id) && note.contains(server))
+        })
+    };
+    wait::events(&client, &ns, |events| {
+        pushed_on(events, "kmip-a") && pushed_on(events, "kmip-b")
+    })
+    .await;
     for server in [&a, &b] {
         assert_eq!(server.python_locate(&key_id).len(), 1);
     }

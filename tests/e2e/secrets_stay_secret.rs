@@ -1,7 +1,6 @@
 //! Key material and passwords never reach logs, Events or status — checked on the real
 //! binary logging at trace level.
 
-use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
 
 use keysmith::api::CertificateKeyPair;
@@ -74,12 +73,8 @@ async fn no_key_material_in_logs_events_or_status_at_trace_level() {
         "trace logging was on"
     );
 
-    let events = Api::<Event>::namespaced(client.clone(), &ns)
-        .list(&ListParams::default())
-        .await
-        .expect("events");
-    assert!(!events.items.is_empty(), "the operator published events");
-    let events = serde_json::to_string(&events.items).expect("events json");
+    let events = wait::events(&client, &ns, |events| !events.is_empty()).await;
+    let events = serde_json::to_string(&events).expect("events json");
     let statuses = Api::<CertificateKeyPair>::namespaced(client.clone(), &ns)
         .list(&ListParams::default())
         .await

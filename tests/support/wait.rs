@@ -150,3 +150,30 @@ pub async fn secret_data(
         .map(|(k, v)| (k, v.0))
         .collect()
 }
+
+/// The Events of `namespace` once `enough` accepts them (the operator publishes Events in
+/// the background, so they may land just after the status that reports the same thing).
+pub async fn events(
+    client: &Client,
+    namespace: &str,
+    enough: impl Fn(&[k8s_openapi::api::core::v1::Event]) -> bool,
+) -> Vec<k8s_openapi::api::core::v1::Event> {
+    let api = Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), namespace);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let events = api
+            .list(&kube::api::ListParams::default())
+            .await
+            .expect("list events")
+            .items;
+        if enough(&events) {
+            return events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "events of {namespace} never satisfied the test: {:?}",
+            events.iter().map(|e| &e.reason).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

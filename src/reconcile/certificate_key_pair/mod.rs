@@ -169,7 +169,7 @@ async fn reconcile_material(
             )
             .await?;
             let note = format!("adopted the existing material of Secret {qualified}");
-            publish(ctx, ckp, EventType::Normal, "Adopted", note).await;
+            publish(ctx, ckp, EventType::Normal, "Adopted", note);
             Ok(ready(ckp, *material, 0, token))
         }
         Decision::Issue {
@@ -217,7 +217,7 @@ async fn reconcile_material(
                 "issued a new certificate into Secret {qualified}: {}",
                 why.describe()
             );
-            publish(ctx, ckp, EventType::Normal, why.event_reason(), note).await;
+            publish(ctx, ckp, EventType::Normal, why.event_reason(), note);
             tracing::info!(name = %ckp.name_any(), %namespace, secret = %secret_name, revision, cause = %why.describe(), "certificate issued");
             Ok(ready(ckp, material, revision, token))
         }

@@ -179,7 +179,7 @@ async fn certificate(
             let token = rotate_request(krs).map(str::to_owned);
             let result = write(*material, 0, token).await?;
             let note = format!("adopted the existing certificate of Secret {qualified}");
-            publish(ctx, krs, EventType::Normal, "Adopted", note).await;
+            publish(ctx, krs, EventType::Normal, "Adopted", note);
             Ok(result)
         }
         Decision::Issue {
@@ -217,7 +217,7 @@ async fn certificate(
                 "issued a new certificate into Secret {qualified}: {}",
                 why.describe()
             );
-            publish(ctx, krs, EventType::Normal, why.event_reason(), note).await;
+            publish(ctx, krs, EventType::Normal, why.event_reason(), note);
             tracing::info!(name = %krs.name_any(), namespace = %ns, secret = %qualified, revision, "keyring certificate issued");
             Ok(result)
         }

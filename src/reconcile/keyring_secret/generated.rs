@@ -353,7 +353,7 @@ pub async fn reconcile<G: Generated>(
     };
     write(krs, ctx, &plan, &ownership, &settled, annotations).await?;
     if let Some((event, note)) = event {
-        publish(ctx, krs, EventType::Normal, event, note).await;
+        publish(ctx, krs, EventType::Normal, event, note);
         tracing::info!(name = %krs.name_any(), namespace = %ns, secret = %qualified, revision = settled.revision, "keyring secret written");
     }
     Ok(ready::<G>(krs, settled))

@@ -200,7 +200,7 @@ async fn reconcile_material(
         Settling::Settled(settled, event) => (settled, event),
     };
     if let Some((reason, note)) = event {
-        publish(ctx, key, EventType::Normal, reason, note).await;
+        publish(ctx, key, EventType::Normal, reason, note);
     }
     let servers = push_everywhere(key, ctx, &manager, &settled).await;
     let previous = key.status.as_ref().map(|s| s.servers.as_slice());
@@ -211,7 +211,7 @@ async fn reconcile_material(
             settled.key.key_id,
             pushed.join(", ")
         );
-        publish(ctx, key, EventType::Normal, "Pushed", note).await;
+        publish(ctx, key, EventType::Normal, "Pushed", note);
     }
     let (ready, ready_reason, message) = readiness(&servers);
     let mut outcome = if ready {
@@ -607,7 +607,7 @@ async fn cleanup(key: &KmsAuthKey, ctx: &Context) -> Result<Action, Error> {
         let note = format!(
             "KeyManager {ns}/{manager_name} is gone: the key's server objects cannot be destroyed and are left in place"
         );
-        publish(ctx, key, EventType::Warning, "CleanupFailed", note).await;
+        publish(ctx, key, EventType::Warning, "CleanupFailed", note);
         return Ok(Action::await_change());
     };
     let status = key.status.as_ref();
@@ -665,7 +665,7 @@ async fn cleanup(key: &KmsAuthKey, ctx: &Context) -> Result<Action, Error> {
             deleting_for.as_secs(),
             failures.join("; ")
         );
-        publish(ctx, key, EventType::Warning, "CleanupFailed", note).await;
+        publish(ctx, key, EventType::Warning, "CleanupFailed", note);
         return Ok(Action::await_change());
     }
     Err(Error::Reference(format!(

@@ -226,8 +226,7 @@ async fn reconcile_material(
                     EventType::Normal,
                     "Renewed",
                     format!("issued a new certificate into Secret {qualified}: {why}"),
-                )
-                .await;
+                );
             }
         }
         CertificateDecision::Wait { reason, message } => {
@@ -237,7 +236,7 @@ async fn reconcile_material(
     }
     write_secret(key, ctx, &ownership, &settled, passphrase.as_ref()).await?;
     if let Some((event, note)) = key_event {
-        publish(ctx, key, EventType::Normal, event, note).await;
+        publish(ctx, key, EventType::Normal, event, note);
         tracing::info!(name = %key.name_any(), %namespace, secret = %secret_name, revision = settled.revision, "ssh key written");
     }
     let mut outcome = ready(key, &settled);
