@@ -548,7 +548,9 @@ where
         + 'static,
 {
     let (store, writer) = reflector::store();
+    // managedFields are most of a cached object and keysmith never reads them there.
     let stream = watch_events::<K>(client, namespaces)
+        .modify(|object| object.managed_fields_mut().clear())
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
