@@ -196,9 +196,12 @@ fn openssl_args(case: Case, key_out: &Path) -> Vec<String> {
 /// Who generated an output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Generator {
+    /// keysmith's library, timed inside this process.
     InProcess,
+    /// `keygen one <case>`: a process doing one generation.
     KeysmithProcess,
-    OpensslProcess,
+    /// `openssl genpkey` / `openssl req`: a process doing one generation.
+    Openssl,
 }
 
 /// Checks an output: a key of the case's kind first, then (certificate cases) a
@@ -350,7 +353,7 @@ fn measure(case: Case, runs: usize, me: &Path, dir: &Path) -> Measured {
     let order = [
         Generator::InProcess,
         Generator::KeysmithProcess,
-        Generator::OpensslProcess,
+        Generator::Openssl,
     ];
     // Run 0 is the warm-up (libraries and binaries in the page cache, CPU feature
     // detection done); its times are dropped.
@@ -364,7 +367,7 @@ fn measure(case: Case, runs: usize, me: &Path, dir: &Path) -> Measured {
                     (start.elapsed(), pem)
                 }
                 Generator::KeysmithProcess => run_process(me, &one_args),
-                Generator::OpensslProcess => {
+                Generator::Openssl => {
                     let (elapsed, mut pem) = run_process(&openssl, &openssl_args);
                     if case.cert {
                         let key = std::fs::read_to_string(&key_out).expect("openssl's key");
@@ -384,7 +387,7 @@ fn measure(case: Case, runs: usize, me: &Path, dir: &Path) -> Measured {
             match generator {
                 Generator::InProcess => measured.in_process.push(elapsed),
                 Generator::KeysmithProcess => measured.keysmith_process.push(elapsed),
-                Generator::OpensslProcess => measured.openssl_process.push(elapsed),
+                Generator::Openssl => measured.openssl_process.push(elapsed),
             }
         }
     }
