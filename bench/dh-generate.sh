@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Median wall time of generating fresh DH parameters: `keysmith dhparam` (what a
-# KeyringSecret with `group: Generate` runs) next to `openssl dhparam` on this machine.
-# Every output is checked with `openssl dhparam -check`.
+# KeyringSecret with `group: Generate` runs) next to `openssl dhparam` on this machine, both
+# as processes, run alternately (the order swaps every run) so drift of the machine hits
+# both alike. The ratio is of the medians. Every output is checked with
+# `openssl dhparam -check`. Safe-prime search is random: expect a wide min-max.
 #
 # usage: bench/dh-generate.sh [runs] [bits...]     (default: 5 runs of 2048 and 3072)
 set -euo pipefail
@@ -16,7 +18,7 @@ keysmith="$CARGO_TARGET_DIR/release/keysmith"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# time_one <label> <command...>: runs the command writing $work/out.pem, prints seconds.
+# time_one <command...>: runs the command writing $work/out.pem, prints seconds.
 time_one() {
   local start end
   start=$(date +%s.%N)
@@ -27,21 +29,36 @@ time_one() {
   awk "BEGIN {print $end - $start}"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m}'; }
+# run_one <generator> <bits>: one timed generation, seconds appended to $work/<generator>.
+run_one() {
+  if [ "$1" = keysmith ]; then
+    time_one "$keysmith" dhparam --bits "$2" >>"$work/keysmith"
+  else
+    time_one openssl dhparam "$2" >>"$work/openssl"
+  fi
+}
+
+# median [printf format]: median of the numbers on standard input.
+median() { sort -n | awk -v f="${1:-%.1f}" '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf f, m}'; }
 range() { sort -n | awk 'NR==1{lo=$1} {hi=$1} END {printf "%.1f-%.1f", lo, hi}'; }
 
-printf "%-8s %-22s %6s %12s %16s\n" bits generator runs "median s" "min-max s"
+printf "%-8s %-22s %6s %12s %16s %18s\n" bits generator runs "median s" "min-max s" "keysmith/openssl"
 for bits in "${sizes[@]}"; do
-  for gen in keysmith openssl; do
-    : >"$work/times"
-    for _ in $(seq "$runs"); do
-      if [ "$gen" = keysmith ]; then
-        time_one "$keysmith" dhparam --bits "$bits" >>"$work/times"
-      else
-        time_one openssl dhparam "$bits" >>"$work/times"
-      fi
-    done
-    printf "%-8s %-22s %6s %12s %16s\n" "$bits" "$gen" "$runs" \
-      "$(median <"$work/times")" "$(range <"$work/times")"
+  : >"$work/keysmith"
+  : >"$work/openssl"
+  for run in $(seq "$runs"); do
+    if [ $((run % 2)) -eq 1 ]; then
+      run_one keysmith "$bits"
+      run_one openssl "$bits"
+    else
+      run_one openssl "$bits"
+      run_one keysmith "$bits"
+    fi
   done
+  ratio=$(awk -v k="$(median %.6f <"$work/keysmith")" -v o="$(median %.6f <"$work/openssl")" \
+    'BEGIN {printf "%.2f", (o > 0) ? k / o : 0}')
+  printf "%-8s %-22s %6s %12s %16s %18s\n" "$bits" keysmith "$runs" "$(median <"$work/keysmith")" \
+    "$(range <"$work/keysmith")" "$ratio"
+  printf "%-8s %-22s %6s %12s %16s %18s\n" "$bits" openssl "$runs" "$(median <"$work/openssl")" \
+    "$(range <"$work/openssl")" ""
 done
