@@ -26,10 +26,10 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::json;
 
 use crate::chart;
+use crate::support::ControlPlane;
 use crate::support::audit::{self, AuditEvent};
 use crate::support::endpoints::{free_port, get};
 use crate::support::operator::OperatorProcess;
-use crate::support::{ControlPlane, helm};
 
 const NAMESPACES: usize = 10;
 /// The operator's `--concurrency` (reconciles at once per kind), also the bare client's.
@@ -269,27 +269,7 @@ async fn synced(running: &Running) -> Duration {
 async fn measure(load: &str, n: usize) -> Row {
     let cp = ControlPlane::start().expect("a control plane of its own");
     let dir = tempfile::tempdir().expect("tempdir");
-    chart::kubectl_ok(&cp, &["create", "namespace", chart::RELEASE_NAMESPACE]);
-    let installed = helm::template(
-        chart::RELEASE_NAMESPACE,
-        &[
-            "--show-only=templates/crds.yaml",
-            "--show-only=templates/serviceaccount.yaml",
-            "--show-only=templates/rbac.yaml",
-        ],
-    )
-    .expect("helm template");
-    chart::kubectl_stdin_ok(&cp, &["apply", "-f", "-"], &installed);
-    chart::kubectl_ok(
-        &cp,
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd",
-            "-l",
-            "app.kubernetes.io/part-of=keysmith",
-        ],
-    );
+    chart::install_crds_and_rbac(&cp);
     let client = cp.client();
     let mut row = Row {
         load: load.to_owned(),

@@ -32,31 +32,8 @@ async fn demo() {
 
     let cp = support::shared();
     println!("==> control plane {} is up", cp.version());
-    chart::kubectl_ok(cp, &["create", "namespace", chart::RELEASE_NAMESPACE]);
-    let installed = support::helm::template(
-        chart::RELEASE_NAMESPACE,
-        &[
-            "--show-only=templates/crds.yaml",
-            "--show-only=templates/serviceaccount.yaml",
-            "--show-only=templates/rbac.yaml",
-        ],
-    )
-    .expect("helm template");
     println!("==> the chart's CRDs, ServiceAccount and RBAC");
-    print!(
-        "{}",
-        chart::kubectl_stdin_ok(cp, &["apply", "-f", "-"], &installed)
-    );
-    chart::kubectl_ok(
-        cp,
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd",
-            "-l",
-            "app.kubernetes.io/part-of=keysmith",
-        ],
-    );
+    print!("{}", chart::install_crds_and_rbac(cp));
 
     println!("==> two local KMIP servers (PyKMIP) for the KeyManager example");
     let (a, b) = two_servers("demo-kms");

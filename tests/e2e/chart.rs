@@ -381,22 +381,23 @@ fn keysmith_resources(cp: &ControlPlane) -> Vec<Value> {
     list["items"].as_array().cloned().unwrap_or_default()
 }
 
-fn is_ready(object: &Value) -> bool {
+/// Whether `object` has the condition `type_` with status True.
+fn condition_true(object: &Value, type_: &str) -> bool {
     object["status"]["conditions"]
         .as_array()
         .into_iter()
         .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        .any(|c| c["type"] == type_ && c["status"] == "True")
+}
+
+fn is_ready(object: &Value) -> bool {
+    condition_true(object, "Ready")
 }
 
 /// Fresh DH parameters (the dhparam-generate example) can take many minutes on a busy
 /// machine; reporting progress is what the operator owes until then.
 fn is_generating(object: &Value) -> bool {
-    object["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Generating" && c["status"] == "True")
+    condition_true(object, "Generating")
 }
 
 fn settled(object: &Value) -> bool {
@@ -441,6 +442,33 @@ pub(crate) async fn all_ready(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Creates the release namespace and applies the chart's CRDs, ServiceAccount and RBAC (what
+/// an operator run outside a pod needs); returns kubectl's report of what it applied.
+pub(crate) fn install_crds_and_rbac(cp: &ControlPlane) -> String {
+    kubectl_ok(cp, &["create", "namespace", RELEASE_NAMESPACE]);
+    let installed = helm::template(
+        RELEASE_NAMESPACE,
+        &[
+            "--show-only=templates/crds.yaml",
+            "--show-only=templates/serviceaccount.yaml",
+            "--show-only=templates/rbac.yaml",
+        ],
+    )
+    .expect("helm template");
+    let applied = kubectl_stdin_ok(cp, &["apply", "-f", "-"], &installed);
+    kubectl_ok(
+        cp,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "-l",
+            "app.kubernetes.io/part-of=keysmith",
+        ],
+    );
+    applied
 }
 
 /// The KMIP example with the addresses of two local servers.
@@ -982,21 +1010,8 @@ async fn admission_policy_enforces_the_organisation_policy(cp: &ControlPlane, na
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let out = cp
-            .kubectl_command()
-            .args(["apply", "--dry-run=server", "-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                child
-                    .stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(refused[0].0.as_bytes())?;
-                child.wait_with_output()
-            })
-            .expect("kubectl");
+            .kubectl_stdin(&["apply", "--dry-run=server"], &refused[0].0)
+            .await;
         if !out.status.success() {
             break;
         }
