@@ -24,6 +24,32 @@ fn keysmith(kubeconfig: &std::path::Path, args: &[&str]) -> Output {
         .expect("run keysmith")
 }
 
+/// `kubectl <args>` with keysmith installed as a kubectl plugin (`kubectl-keysmith` on the
+/// PATH). kubectl takes no global flags before a plugin name: the kubeconfig comes from the
+/// environment, which kubectl passes on to the plugin.
+fn kubectl_plugin(kubeconfig: &std::path::Path, args: &[&str]) -> Output {
+    let plugins = tempfile::tempdir().expect("tempdir");
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_keysmith"),
+        plugins.path().join("kubectl-keysmith"),
+    )
+    .expect("symlink");
+    let path = format!(
+        "{}:{}",
+        plugins.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let kubectl = support::binaries()
+        .expect("control plane binaries")
+        .join("kubectl");
+    Command::new(kubectl)
+        .env("PATH", path)
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl keysmith")
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -89,28 +115,10 @@ spec: {commonName: web.example.com}
     assert!(line("ckp/web ").contains("True (Issued)"), "{table}");
 
     // One resource, as a kubectl plugin.
-    let plugins = tempfile::tempdir().expect("tempdir");
-    std::os::unix::fs::symlink(
-        env!("CARGO_BIN_EXE_keysmith"),
-        plugins.path().join("kubectl-keysmith"),
-    )
-    .expect("symlink");
-    let path = format!(
-        "{}:{}",
-        plugins.path().display(),
-        std::env::var("PATH").unwrap_or_default()
+    let out = kubectl_plugin(
+        cp.kubeconfig(),
+        &["keysmith", "status", "-n", &ns, "krs/uplink"],
     );
-    // kubectl takes no global flags before a plugin name: the kubeconfig comes from the
-    // environment, which kubectl passes on to the plugin.
-    let kubectl = support::binaries()
-        .expect("control plane binaries")
-        .join("kubectl");
-    let out = Command::new(kubectl)
-        .env("PATH", path)
-        .env("KUBECONFIG", cp.kubeconfig())
-        .args(["keysmith", "status", "-n", &ns, "krs/uplink"])
-        .output()
-        .expect("kubectl keysmith");
     assert!(
         out.status.success(),
         "{}",
@@ -444,26 +452,10 @@ async fn inspect_describes_material_as_openssl_and_ssh_keygen_do_and_prints_no_s
     }
 
     // A Secret keysmith did not write: keys and sizes only; run as the kubectl plugin.
-    let plugins = tempfile::tempdir().expect("tempdir");
-    std::os::unix::fs::symlink(
-        env!("CARGO_BIN_EXE_keysmith"),
-        plugins.path().join("kubectl-keysmith"),
-    )
-    .expect("symlink");
-    let path = format!(
-        "{}:{}",
-        plugins.path().display(),
-        std::env::var("PATH").unwrap_or_default()
+    let out = kubectl_plugin(
+        kubeconfig,
+        &["keysmith", "inspect", "secret", "ops-passphrase", "-n", &ns],
     );
-    let kubectl = support::binaries()
-        .expect("control plane binaries")
-        .join("kubectl");
-    let out = Command::new(kubectl)
-        .env("PATH", path)
-        .env("KUBECONFIG", kubeconfig)
-        .args(["keysmith", "inspect", "secret", "ops-passphrase", "-n", &ns])
-        .output()
-        .expect("kubectl keysmith");
     assert!(out.status.success(), "{}", support::stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("passphrase (28 bytes)"), "{text}");
