@@ -43,7 +43,8 @@ struct Item {
     spec: serde_json::Value,
 }
 
-/// The `i`th resource of `load`.
+/// The `i`th resource of `load` (`ckp`: CertificateKeyPairs only; `mixed`: 25% each of
+/// CertificateKeyPair, SshKey, KeyringSecret psk and KeyringSecret pkey_cert).
 fn item(load: &str, i: usize) -> Item {
     let ckp = || Item {
         kind: "CertificateKeyPair",
@@ -85,12 +86,24 @@ fn namespace_of(prefix: &str, i: usize) -> String {
 
 /// Creates the N resources of `load` named `r<i>` in the namespaces `<prefix>-0..9`, 32 at a time.
 async fn create_resources(client: &kube::Client, load: &str, prefix: &str, n: usize) {
+    create_load(client, load, n, |i| namespace_of(prefix, i)).await;
+}
+
+/// Creates the N resources of `load` named `r<i>`, the `i`th in namespace `namespace(i)`,
+/// 32 at a time.
+pub(crate) async fn create_load(
+    client: &kube::Client,
+    load: &str,
+    n: usize,
+    namespace: impl Fn(usize) -> String,
+) {
+    let namespace = &namespace;
     stream::iter(0..n)
         .map(|i| {
             let client = client.clone();
             async move {
                 let item = item(load, i);
-                let namespace = namespace_of(prefix, i);
+                let namespace = namespace(i);
                 let object: DynamicObject = serde_json::from_value(json!({
                     "apiVersion": "keysmith.dev/v1alpha1",
                     "kind": item.kind,

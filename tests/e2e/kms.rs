@@ -43,13 +43,18 @@ pub(crate) async fn server_secrets(client: &Client, ns: &str, server: &KmipServe
 }
 
 fn key_manager(servers: &[&KmipServer], extra: &str) -> String {
+    let at: Vec<(&str, String)> = servers.iter().map(|s| (s.name(), s.address())).collect();
+    key_manager_at(&at, extra)
+}
+
+/// KeyManager `ekm` with these (name, address) servers, all of the CA and client
+/// certificate of [`server_secrets`].
+pub(crate) fn key_manager_at(servers: &[(&str, String)], extra: &str) -> String {
     let list: Vec<String> = servers
         .iter()
-        .map(|s| {
+        .map(|(name, address)| {
             format!(
-                "  - name: {}\n    address: \"{}\"\n    caSecretRef: {{name: kmip-ca, key: ca.crt}}\n    clientCertificateSecretRef: {{name: kmip-client}}\n",
-                s.name(),
-                s.address()
+                "  - name: {name}\n    address: \"{address}\"\n    caSecretRef: {{name: kmip-ca, key: ca.crt}}\n    clientCertificateSecretRef: {{name: kmip-client}}\n"
             )
         })
         .collect();
@@ -59,7 +64,8 @@ fn key_manager(servers: &[&KmipServer], extra: &str) -> String {
     )
 }
 
-fn auth_key(name: &str, tag: &str) -> String {
+/// KmsAuthKey `name` of KeyManager `ekm` with key tag `tag` and a generated passphrase.
+pub(crate) fn auth_key(name: &str, tag: &str) -> String {
     format!(
         "apiVersion: keysmith.dev/v1alpha1\nkind: KmsAuthKey\nmetadata: {{name: {name}}}\nspec:\n  keyManagerRef: {{name: ekm}}\n  keyTag: {tag}\n  passphrase: {{length: 32}}\n"
     )
@@ -77,7 +83,13 @@ fn ready_reason(key: &KmsAuthKey) -> Option<String> {
     ready_condition(key).map(|c| c.reason.clone())
 }
 
-async fn wait_reason(client: &Client, ns: &str, name: &str, wanted: &'static str) -> KmsAuthKey {
+/// Waits (90 s) until KmsAuthKey `name` is Ready with `wanted` as reason.
+pub(crate) async fn wait_reason(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    wanted: &'static str,
+) -> KmsAuthKey {
     wait::until(
         client,
         ns,

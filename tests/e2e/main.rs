@@ -12,6 +12,7 @@ mod chart;
 mod cli_tools;
 mod controlplane;
 mod examples;
+mod faults;
 mod harness;
 mod keyring_secret;
 mod kmip_server;

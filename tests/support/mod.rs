@@ -21,6 +21,7 @@ pub mod openssl;
 pub mod operator;
 pub mod pki;
 pub mod process;
+pub mod proxy;
 pub mod sshd;
 pub mod wait;
 
@@ -61,7 +62,20 @@ pub struct ControlPlane {
     version: String,
     startup: Duration,
     readyz_after: Duration,
+    /// What kube-apiserver was started with, to start it again.
+    apiserver: ApiserverSettings,
 }
+
+/// The settings kube-apiserver was started with ([`ControlPlane::restart_apiserver`]).
+struct ApiserverSettings {
+    pki: Pki,
+    etcd_port: u16,
+    port: u16,
+}
+
+/// Index of kube-apiserver in [`ControlPlane`]'s processes (etcd, kube-apiserver,
+/// kube-controller-manager).
+const APISERVER: usize = 1;
 
 /// The control plane shared by every test of this test binary, started on first use.
 pub fn shared() -> &'static ControlPlane {
@@ -140,7 +154,7 @@ impl ControlPlane {
         )
         .await?;
         let client = Client::try_from(config.clone())?;
-        wait_for_readyz(&mut processes[1], &client).await?;
+        wait_for_readyz(&mut processes[APISERVER], &client).await?;
         let readyz_after = started.elapsed();
 
         processes.push(start_controller_manager(
@@ -165,6 +179,11 @@ impl ControlPlane {
             version: version.to_owned(),
             startup: started.elapsed(),
             readyz_after,
+            apiserver: ApiserverSettings {
+                pki,
+                etcd_port: etcd_client,
+                port: apiserver_port,
+            },
         };
         eprintln!(
             "control plane {} ready in {:.1}s (apiserver /readyz after {:.1}s; kubeconfig {})",
@@ -174,6 +193,26 @@ impl ControlPlane {
             cp.kubeconfig.display()
         );
         Ok(cp)
+    }
+
+    /// Stops kube-apiserver (SIGTERM, as a node drain or upgrade does), keeps it down for
+    /// `downtime`, and starts it again with the same settings and port; returns once it is
+    /// ready. etcd keeps running, so nothing stored is lost. kube-controller-manager may exit
+    /// when it loses its leader lease meanwhile; the harness does not need it afterwards.
+    pub async fn restart_apiserver(&mut self, downtime: Duration) -> Result<()> {
+        let stopped = self.processes[APISERVER].terminate(Duration::from_secs(30));
+        eprintln!("kube-apiserver stopped (clean exit: {stopped}); down for {downtime:?}");
+        tokio::time::sleep(downtime).await;
+        let settings = &self.apiserver;
+        self.processes[APISERVER] = start_apiserver(
+            &self.bin_dir,
+            self.dir.path(),
+            &settings.pki,
+            settings.etcd_port,
+            settings.port,
+        )?;
+        let client = self.client();
+        wait_for_readyz(&mut self.processes[APISERVER], &client).await
     }
 
     /// A new client for the calling test's runtime.

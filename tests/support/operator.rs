@@ -123,6 +123,14 @@ impl OperatorProcess {
         Self::spawn(cp.operator_kubeconfig(), namespace, log, (0, 0), extra)
     }
 
+    /// Like [`OperatorProcess::start`], logging at `info` instead of `trace`: for tests that
+    /// run many resources, where trace logging would dominate the run.
+    pub fn start_quiet(cp: &ControlPlane, namespace: &str, log: &Path) -> Self {
+        let mut cmd = Self::command(cp.operator_kubeconfig(), namespace, (0, 0), &[]);
+        cmd.env("RUST_LOG", "info");
+        Self::from_command(cmd, log)
+    }
+
     /// Like [`OperatorProcess::start_with`], with the identity of `kubeconfig` instead of the
     /// operator's, and /metrics and the probes on these ports of 127.0.0.1. `namespace` is
     /// the key namespace and the first of `--namespaces` (`extra` may add more).
@@ -153,9 +161,19 @@ impl OperatorProcess {
         kubeconfig: &Path,
         namespace: &str,
         log: &Path,
-        (metrics_port, health_port): (u16, u16),
+        ports: (u16, u16),
         extra: &[&str],
     ) -> Self {
+        Self::from_command(Self::command(kubeconfig, namespace, ports, extra), log)
+    }
+
+    /// `keysmith run` on `namespace` with the test defaults, logging at trace level.
+    fn command(
+        kubeconfig: &Path,
+        namespace: &str,
+        (metrics_port, health_port): (u16, u16),
+        extra: &[&str],
+    ) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keysmith"));
         cmd.arg("run")
             .arg(format!("--namespaces={namespace}"))
@@ -170,6 +188,10 @@ impl OperatorProcess {
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "trace")
             .env_remove("POD_NAMESPACE");
+        cmd
+    }
+
+    fn from_command(cmd: Command, log: &Path) -> Self {
         let process = Managed::spawn("keysmith", cmd, log).expect("start keysmith");
         Self {
             process,
@@ -200,11 +222,7 @@ impl OperatorProcess {
             .env("RUST_LOG", rust_log)
             .env_remove("POD_NAMESPACE")
             .env_remove("POD_NAME");
-        let process = Managed::spawn("keysmith", cmd, log).expect("start keysmith");
-        Self {
-            process,
-            log: log.to_owned(),
-        }
+        Self::from_command(cmd, log)
     }
 
     /// The process id.
