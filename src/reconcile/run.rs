@@ -25,7 +25,7 @@ use crate::http::{self, Probes};
 use crate::metrics::Metrics;
 
 use super::certificate_key_pair::key_store::{self, KEY_OWNER_ANNOTATION};
-use super::certificate_key_pair::{self as ckp, issuer_key};
+use super::certificate_key_pair::{self as ckp, chain_reaches, issuer_key};
 use super::context::{Context, Settings};
 use super::key_manager as km;
 use super::keyring_secret::{self as krs, decide::IssuerChoice, decide::issuer_choice, refers_to};
@@ -785,7 +785,9 @@ async fn sweep_key_secrets(
     }
 }
 
-/// The CertificateKeyPairs whose issuerRef names `ca`.
+/// The CertificateKeyPairs whose issuerRef names `ca`, except those `ca` itself is issued by
+/// (directly or up its chain): in an issuer loop (refused as InvalidSpec), each member's
+/// status write would otherwise wake the next one, round and round without backoff.
 fn signed_by(
     store: &Store<CertificateKeyPair>,
     ca: &CertificateKeyPair,
@@ -794,10 +796,19 @@ fn signed_by(
         return Vec::new();
     }
     let ca_key = (ca.namespace().unwrap_or_default(), ca.name_any());
+    let issuer_of = |(namespace, name): &(String, String)| {
+        store
+            .get(&ObjectRef::new(name).within(namespace))
+            .and_then(|o| issuer_key(&o))
+    };
     store
         .state()
         .iter()
         .filter(|leaf| issuer_key(leaf).as_ref() == Some(&ca_key))
+        .filter(|leaf| {
+            let leaf_key = (leaf.namespace().unwrap_or_default(), leaf.name_any());
+            !chain_reaches(issuer_key(ca), &leaf_key, issuer_of)
+        })
         .map(|leaf| ObjectRef::from(leaf.as_ref()))
         .collect()
 }

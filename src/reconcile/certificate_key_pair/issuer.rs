@@ -170,6 +170,26 @@ async fn read_ca_material(
 /// How many issuers up the chain are followed looking for a loop.
 const MAX_CHAIN: usize = 8;
 
+/// Whether the issuer chain that starts at `first` (an issuerRef, as `(namespace, name)`)
+/// reaches `target` within [`MAX_CHAIN`] steps; `issuer_of` gives the issuerRef of a
+/// CertificateKeyPair, `None` when it has none or is unknown. Pure: the watch mapping uses
+/// it with the cache, so that the members of an issuer loop do not wake each other forever.
+pub fn chain_reaches(
+    first: Option<(String, String)>,
+    target: &(String, String),
+    issuer_of: impl Fn(&(String, String)) -> Option<(String, String)>,
+) -> bool {
+    let mut next = first;
+    for _ in 0..MAX_CHAIN {
+        match next {
+            Some(current) if &current == target => return true,
+            Some(current) => next = issuer_of(&current),
+            None => return false,
+        }
+    }
+    false
+}
+
 /// `Some(message)` when the issuer chain starting at `first` comes back to `ckp` (itself as
 /// issuer, or A -> B -> A): such a chain would re-issue forever. The chain is followed
 /// within the `watched` namespaces only (the operator reads nothing elsewhere).
@@ -230,4 +250,39 @@ fn allows_namespace(ca: &CertificateKeyPair, namespace: &str) -> bool {
         .iter()
         .flat_map(|policy| &policy.allowed_namespaces)
         .any(|allowed| allowed == "*" || allowed == namespace)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::chain_reaches;
+
+    fn key(name: &str) -> (String, String) {
+        ("pki".to_owned(), name.to_owned())
+    }
+
+    /// issuerRefs: name -> issuer name.
+    fn chain_reaches_in(edges: &[(&str, &str)], first: &str, target: &str) -> bool {
+        let issuers: BTreeMap<_, _> = edges.iter().map(|(a, b)| (key(a), key(b))).collect();
+        chain_reaches(Some(key(first)), &key(target), |k| issuers.get(k).cloned())
+    }
+
+    #[test]
+    fn a_chain_reaches_what_lies_on_it_and_nothing_else() {
+        let edges = [("leaf", "inter"), ("inter", "root")];
+        assert!(chain_reaches_in(&edges, "inter", "root"));
+        assert!(chain_reaches_in(&edges, "inter", "inter"));
+        assert!(!chain_reaches_in(&edges, "inter", "leaf"));
+        assert!(!chain_reaches_in(&edges, "root", "inter"));
+        assert!(!chain_reaches(None, &key("root"), |_| None));
+    }
+
+    #[test]
+    fn loops_are_found_and_followed_a_bounded_number_of_steps() {
+        // a -> b -> a: b's issuer chain (starting at a) comes back to b.
+        assert!(chain_reaches_in(&[("a", "b"), ("b", "a")], "a", "b"));
+        // A loop that does not contain the target ends after MAX_CHAIN steps.
+        assert!(!chain_reaches_in(&[("x", "y"), ("y", "x")], "x", "z"));
+    }
 }

@@ -5,7 +5,9 @@ mod issuer;
 pub mod key_store;
 pub mod offline;
 
-pub use issuer::{NamespaceCheck, check_ca, issuer_key, issuer_loop_message, resolve_ca};
+pub use issuer::{
+    NamespaceCheck, chain_reaches, check_ca, issuer_key, issuer_loop_message, resolve_ca,
+};
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
