@@ -5,6 +5,7 @@
 mod support;
 
 mod admission;
+mod bad_input;
 mod bench;
 mod by_hand;
 mod certificate_key_pair;
