@@ -50,4 +50,6 @@ esac
 
 log "cargo deny --locked check ${checks[*]}"
 cargo-deny --version >&2
-cargo deny --locked check "${checks[@]}"
+# Without the inclusion graphs the duplicate-version warnings take a line each; run
+# `cargo deny check bans` to see which crates pull a version in.
+cargo deny --locked check --hide-inclusion-graph "${checks[@]}"
