@@ -83,7 +83,10 @@ impl Input {
         secret.metadata.annotations = self.salt.as_ref().map(|salt| {
             BTreeMap::from([("keysmith.dev/fingerprint-salt".to_owned(), salt.clone())])
         });
-        let data = self.data.iter().map(|(k, v)| (k.clone(), ByteString(v.clone())));
+        let data = self
+            .data
+            .iter()
+            .map(|(k, v)| (k.clone(), ByteString(v.clone())));
         secret.data = Some(data.collect());
         secret
     }
@@ -151,7 +154,9 @@ fn ssh(input: &Input) {
 fn keyring(data: &BTreeMap<String, Vec<u8>>) {
     let recipes = [
         Recipe::Psk { length: 32 },
-        Recipe::Dh(DhRecipe::Group(keysmith::api::keyring_secret::DhGroup::ffdhe2048)),
+        Recipe::Dh(DhRecipe::Group(
+            keysmith::api::keyring_secret::DhGroup::ffdhe2048,
+        )),
         Recipe::Dh(DhRecipe::Generate(2048)),
         Recipe::OpenVpn,
         Recipe::RemoteAccess {

@@ -42,7 +42,11 @@ fuzz_target!(|data: &[u8]| {
 /// Encoding a decoded item gives back the input, and decoding that gives the same item.
 fn round_trip(data: &[u8], message: &Ttlv) {
     let encoded = message.encode().expect("a decoded item encodes");
-    assert_eq!(encoded.as_slice(), data, "TTLV re-encoding differs from the input");
+    assert_eq!(
+        encoded.as_slice(),
+        data,
+        "TTLV re-encoding differs from the input"
+    );
     assert_eq!(message.encoded_len(), data.len());
     let again = Ttlv::decode(&encoded).expect("an encoded item decodes");
     assert_eq!(&again, message);
