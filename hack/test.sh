@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README.md; .ci/run calls it). Installs what is missing, builds the
 # test control plane once into a cache outside the checkout, checks formatting and lints,
-# runs every test, and fails if any control-plane process outlived the tests.
+# runs every test, fails if any control-plane process outlived the tests, then fuzzes
+# (hack/fuzz.sh) and checks the supply chain (hack/deny.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/keysmith
@@ -54,6 +55,11 @@ if [ -n "$leftover" ]; then
 else
   echo "    none" >&2
 fi
+step "fuzzing (hack/fuzz.sh)"
+timed hack/fuzz.sh || status=1
+step "supply chain (hack/deny.sh)"
+timed hack/deny.sh || status=1
+
 # One closing line over every test binary (the last binary cargo runs, the doc-tests, has none).
 awk '/^test result:/ { p += $4; f += $6; i += $8 }
      END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

@@ -28,6 +28,11 @@ pub const PASSWORD_ALPHABET: &[u8; 77] =
 /// uses 5).
 const BCRYPT_COST: u32 = 10;
 
+/// Highest bcrypt cost of an existing htpasswd line that is checked: 2^14 rounds, about a
+/// second. The cost is read from the line, which whoever writes the Secret chooses, and
+/// bcrypt allows up to 31 (2^31 rounds: days); `htpasswd -B -C` stops at 17.
+const BCRYPT_MAX_VERIFY_COST: u32 = 14;
+
 /// Bytes of an OpenVPN static key V1 (2048 bits).
 const OPENVPN_KEY_BYTES: usize = 256;
 /// Key bytes per line of an OpenVPN static key file (32 hex digits).
@@ -159,8 +164,21 @@ pub fn htpasswd_line_verifies(
         return false;
     };
     user == username
-        && hash.starts_with("$2")
+        && bcrypt_cost(hash).is_some_and(|cost| cost <= BCRYPT_MAX_VERIFY_COST)
         && bcrypt::verify(password.expose(), hash).unwrap_or(false)
+}
+
+/// The cost of a bcrypt hash `$2<v>$<cost>$...` (two decimal digits), if it has that form.
+fn bcrypt_cost(hash: &str) -> Option<u32> {
+    let mut fields = hash.split('$');
+    let (Some(""), Some(version), Some(cost)) = (fields.next(), fields.next(), fields.next())
+    else {
+        return None;
+    };
+    let digits = cost.len() == 2 && cost.bytes().all(|b| b.is_ascii_digit());
+    (version.starts_with('2') && digits)
+        .then(|| cost.parse().ok())
+        .flatten()
 }
 
 /// A new OpenVPN static key V1 (2048 random bits), exactly as `openvpn --genkey secret`

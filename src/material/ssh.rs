@@ -354,6 +354,7 @@ fn decrypt(
             "the OpenSSH private key is encrypted and no passphrase was given".to_owned(),
         )
     })?;
+    check_kdf_rounds(encrypted.kdf())?;
     let wrong = || {
         MaterialError::Invalid(
             "the passphrase does not decrypt the OpenSSH private key (wrong passphrase or corrupted key)"
@@ -374,6 +375,23 @@ fn decrypt(
             )
         }
         Err(_) => Err(wrong()),
+    }
+}
+
+/// Most bcrypt-pbkdf rounds of an encrypted key that keysmith decrypts: about two seconds
+/// of CPU (`ssh-keygen -a` defaults to 16; 100 is a common hardening). The rounds are read
+/// from the key, which whoever writes the Secret chooses, up to 2^32 - 1: years.
+pub const MAX_KDF_ROUNDS: u32 = 256;
+
+/// Refuses a key whose key derivation would take too long.
+fn check_kdf_rounds(kdf: &Kdf) -> Result<(), MaterialError> {
+    match kdf {
+        Kdf::Bcrypt { rounds, .. } if *rounds > MAX_KDF_ROUNDS => {
+            Err(MaterialError::Invalid(format!(
+                "the OpenSSH private key is encrypted with {rounds} bcrypt-pbkdf rounds; keysmith decrypts keys of at most {MAX_KDF_ROUNDS} (ssh-keygen -a)"
+            )))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -132,6 +132,27 @@ fn htpasswd_verifies_with_apache_htpasswd() {
 }
 
 #[test]
+fn htpasswd_lines_of_a_prohibitive_bcrypt_cost_do_not_verify_and_return_at_once() {
+    let pw = password(24).unwrap();
+    let line = htpasswd_line("alice", &pw).unwrap();
+    assert!(htpasswd_line_verifies(&line, "alice", &pw));
+    // Found reviewing what the `secret` and `material` fuzz targets reach: cost 31 is 2^31
+    // bcrypt rounds, days of CPU.
+    for cost in ["31", "15", "99", "+9", "1", ""] {
+        let costly = SecretString::new(line.expose().replacen("$10$", &format!("${cost}$"), 1));
+        let start = std::time::Instant::now();
+        assert!(!htpasswd_line_verifies(&costly, "alice", &pw), "{cost}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "{cost}"
+        );
+    }
+    assert_eq!(bcrypt_cost("$2y$14$abc"), Some(14));
+    assert_eq!(bcrypt_cost("$2b$04$"), Some(4));
+    assert_eq!(bcrypt_cost("$1$10$abc"), None);
+}
+
+#[test]
 fn htpasswd_rejects_bad_usernames() {
     let pw = password(20).unwrap();
     for name in ["", "a:b", "a\nb", "a\rb"] {

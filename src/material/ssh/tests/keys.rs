@@ -398,3 +398,56 @@ fn ecdsa_keys_with_a_short_scalar_from_ssh_keygen_are_read() {
         }
     }
 }
+
+/// `pem` with its bcrypt-pbkdf rounds set to `rounds`.
+fn with_kdf_rounds(pem: &str, rounds: u32) -> String {
+    let parsed = PrivateKey::from_openssh(pem).expect("parse");
+    let mut bytes = parsed.to_bytes().expect("to bytes").to_vec();
+    let length_at = |at: usize| {
+        let field: [u8; 4] = bytes[at..at + 4].try_into().expect("four bytes");
+        u32::from_be_bytes(field) as usize
+    };
+    // PROTOCOL.key: "openssh-key-v1\0", string cipher, string kdf, then kdfoptions: its
+    // length, string salt, uint32 rounds.
+    let mut at = 15;
+    at += 4 + length_at(at);
+    at += 4 + length_at(at);
+    at += 4;
+    at += 4 + length_at(at);
+    bytes[at..at + 4].copy_from_slice(&rounds.to_be_bytes());
+    let patched = PrivateKey::from_bytes(&bytes).expect("from bytes");
+    assert!(matches!(patched.kdf(), Kdf::Bcrypt { rounds: r, .. } if *r == rounds));
+    patched
+        .to_openssh(LineEnding::LF)
+        .expect("encode")
+        .to_string()
+}
+
+#[test]
+fn keys_of_too_many_kdf_rounds_are_refused_at_once() {
+    // Found by reviewing what the `secret` fuzz target reaches: the rounds come from the
+    // Secret, up to 2^32 - 1 (years of bcrypt-pbkdf).
+    let key = key(SshKeyKind::Ed25519);
+    let secret = passphrase("right");
+    let pem = key.to_openssh(Some(&secret)).expect("encrypt");
+    let read = SshKeyPair::from_openssh(pem.expose().as_bytes(), Some(&secret)).expect("read");
+    assert_eq!(read.fingerprint_sha256(), key.fingerprint_sha256());
+    // Other rounds than the key was encrypted with derive another key: decryption is tried
+    // (and fails) below the limit, not tried above it.
+    let allowed = with_kdf_rounds(pem.expose(), 20);
+    let err = SshKeyPair::from_openssh(allowed.as_bytes(), Some(&secret)).expect_err("20");
+    assert!(err.to_string().contains("does not decrypt"), "{err}");
+    for rounds in [MAX_KDF_ROUNDS + 1, u32::MAX] {
+        let costly = with_kdf_rounds(pem.expose(), rounds);
+        let start = std::time::Instant::now();
+        let err = SshKeyPair::from_openssh(costly.as_bytes(), Some(&secret)).expect_err("refused");
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        let MaterialError::Invalid(message) = &err else {
+            panic!("not Invalid: {err:?}");
+        };
+        assert!(
+            message.contains(&format!("{rounds} bcrypt-pbkdf rounds")),
+            "{message}"
+        );
+    }
+}
