@@ -439,9 +439,8 @@ fn keys_of_too_many_kdf_rounds_are_refused_at_once() {
     assert!(err.to_string().contains("does not decrypt"), "{err}");
     for rounds in [MAX_KDF_ROUNDS + 1, u32::MAX] {
         let costly = with_kdf_rounds(pem.expose(), rounds);
-        let start = std::time::Instant::now();
+        // Without the limit, u32::MAX rounds would not return for years: the test would hang.
         let err = SshKeyPair::from_openssh(costly.as_bytes(), Some(&secret)).expect_err("refused");
-        assert!(start.elapsed() < std::time::Duration::from_secs(1));
         let MaterialError::Invalid(message) = &err else {
             panic!("not Invalid: {err:?}");
         };
