@@ -64,6 +64,8 @@ pub struct ControlPlane {
     readyz_after: Duration,
     /// What kube-apiserver was started with, to start it again.
     apiserver: ApiserverSettings,
+    /// Set once [`ControlPlane::install_crds`] has installed the CRDs on this control plane.
+    crds_installed: tokio::sync::OnceCell<()>,
 }
 
 /// The settings kube-apiserver was started with ([`ControlPlane::restart_apiserver`]).
@@ -184,6 +186,7 @@ impl ControlPlane {
                 etcd_port: etcd_client,
                 port: apiserver_port,
             },
+            crds_installed: tokio::sync::OnceCell::new(),
         };
         eprintln!(
             "control plane {} ready in {:.1}s (apiserver /readyz after {:.1}s; kubeconfig {})",
@@ -578,11 +581,10 @@ impl Drop for ScratchDir {
 }
 
 impl ControlPlane {
-    /// Installs `crds/` with `kubectl apply` (once per test binary) and waits until every
+    /// Installs `crds/` with `kubectl apply` (once per control plane) and waits until every
     /// CRD is Established.
     pub async fn install_crds(&self) {
-        static INSTALLED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-        INSTALLED
+        self.crds_installed
             .get_or_init(|| async {
                 let crds = repo_root().join("crds");
                 let out = self
