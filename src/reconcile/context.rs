@@ -1,4 +1,4 @@
-//! What every reconcile shares: the client, the event recorder, metrics, the clock, the
+//! What every reconcile shares: the client, the Event publisher, metrics, the clock, the
 //! operator's settings and the per-object backoff.
 
 use std::collections::HashMap;
@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
 
+use super::events::EventPublisher;
 use super::status::WrittenStatuses;
 use kube::runtime::reflector::Store;
 
@@ -72,7 +72,7 @@ pub struct Context {
     /// API client.
     pub client: Client,
     /// Publishes Events on resources.
-    pub recorder: Recorder,
+    pub events: EventPublisher,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Operator settings.
@@ -93,12 +93,9 @@ pub struct Context {
 impl Context {
     /// A context for the operator process.
     pub fn new(client: Client, metrics: Arc<Metrics>, settings: Settings) -> Self {
-        let reporter = Reporter {
-            controller: "keysmith".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
+        let instance = std::env::var("POD_NAME").unwrap_or_else(|_| "keysmith".to_owned());
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: EventPublisher::new(client.clone(), "keysmith", &instance),
             client,
             metrics,
             backoff: Backoff::new(settings.backoff_min, settings.backoff_max),

@@ -4,6 +4,7 @@
 pub mod certificate_key_pair;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod key_manager;
 pub mod keyring_secret;
 pub mod kms_auth_key;

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::reconcile::events::EventType;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 
 use crate::api::common::reason::GENERATING;
 use crate::api::common::{CommonStatus, ConditionStatus, condition};

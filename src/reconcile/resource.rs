@@ -5,7 +5,6 @@ use std::fmt::Debug;
 use std::time::{Duration, SystemTime};
 
 use kube::core::NamespaceResourceScope;
-use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -14,6 +13,7 @@ use crate::api::common::{CommonStatus, ConditionStatus, Rotation, Target, condit
 use crate::metrics::ObjectLabels;
 
 use super::context::Context;
+use super::events::{EventNote, EventType};
 use super::secret::SecretOwner;
 
 /// Annotation on a resource that requests a rotation when its value changes.
@@ -141,17 +141,17 @@ pub fn publish<K: KeysmithResource>(
     reason: &str,
     note: String,
 ) {
-    let event = Event {
+    let event = EventNote {
         type_,
         reason: reason.to_owned(),
         note: Some(note),
         action: "Reconcile".to_owned(),
         secondary: None,
     };
-    let recorder = ctx.recorder.clone();
+    let events = ctx.events.clone();
     let regarding = object.object_ref(&());
     tokio::spawn(async move {
-        if let Err(e) = recorder.publish(&event, &regarding).await {
+        if let Err(e) = events.publish(&event, &regarding).await {
             tracing::debug!(error = %e, "publishing an event failed");
         }
     });

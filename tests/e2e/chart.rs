@@ -656,7 +656,7 @@ fn matching<'a>(
         .collect()
 }
 
-/// Patching an event (kube-runtime's recorder counting a repeat): needed, but not made on
+/// Patching an event (the operator's publisher counting a repeat): needed, but not made on
 /// purpose by any example, so [`repeated_events_are_counted`] proves it separately.
 const EVENT_REPEATS: (&str, &str, &str) = ("events.k8s.io", "events", "patch");
 
@@ -715,12 +715,12 @@ pub(crate) fn service_account_kubeconfig(cp: &ControlPlane) -> std::path::PathBu
     cp.token_kubeconfig("keysmith-sa.kubeconfig", &token)
 }
 
-/// The operator's event recorder (kube-runtime's) counts a repeated event by patching it. It
-/// happens only when a reconcile repeats an event on an unchanged object, which no example
-/// does on purpose: so it is done here, as the operator does it, with the chart's identity.
+/// The operator's Event publisher counts a repeated Event by patching it. It happens only
+/// when a reconcile repeats an Event on an unchanged object, which no example does on
+/// purpose: so it is done here, as the operator does it, with the chart's identity.
 async fn repeated_events_are_counted(cp: &ControlPlane, kubeconfig: &Path, namespace: &str) {
+    use keysmith::reconcile::events::{EventNote, EventPublisher, EventType};
     use kube::Resource as _;
-    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
     let config = kube::Config::from_custom_kubeconfig(
         kube::config::Kubeconfig::read_from(kubeconfig).expect("read kubeconfig"),
         &kube::config::KubeConfigOptions::default(),
@@ -732,8 +732,8 @@ async fn repeated_events_are_counted(cp: &ControlPlane, kubeconfig: &Path, names
         .get("billing")
         .await
         .expect("get the example");
-    let recorder = Recorder::new(client, Reporter::from("keysmith"));
-    let event = Event {
+    let publisher = EventPublisher::new(client, "keysmith", "keysmith-test");
+    let event = EventNote {
         type_: EventType::Normal,
         reason: "Renewed".to_owned(),
         note: Some("test event, published twice".to_owned()),
@@ -741,7 +741,7 @@ async fn repeated_events_are_counted(cp: &ControlPlane, kubeconfig: &Path, names
         secondary: None,
     };
     for attempt in ["created", "patched"] {
-        recorder
+        publisher
             .publish(&event, &ckp.object_ref(&()))
             .await
             .unwrap_or_else(|e| panic!("event not {attempt}: {e}"));

@@ -12,6 +12,7 @@ mod certificate_key_pair;
 mod chart;
 mod cli_tools;
 mod controlplane;
+mod events;
 mod examples;
 mod faults;
 mod harness;

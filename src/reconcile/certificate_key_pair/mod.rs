@@ -12,10 +12,10 @@ pub use issuer::{
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use crate::reconcile::events::EventType;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
-use kube::runtime::events::EventType;
 
 use crate::api::certificate_key_pair::{
     CertificateFingerprints, CertificateKeyPair, CertificateKeyPairStatus, PrivateKeyExport,

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::reconcile::events::EventType;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::runtime::events::EventType;
 
 use crate::api::certificate_key_pair::{CertificateKeyPairSpec, KeyUsage};
 use crate::api::common::reason;

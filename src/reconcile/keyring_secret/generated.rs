@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use crate::reconcile::events::EventType;
 use kube::ResourceExt;
-use kube::runtime::events::EventType;
 
 use crate::api::common::{ConditionStatus, ExistingSecretPolicy, reason};
 use crate::api::keyring_secret::KeyringSecret;

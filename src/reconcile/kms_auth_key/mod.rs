@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::reconcile::events::EventType;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event as Finalizer};
 
 use crate::api::common::{CommonStatus, ConditionStatus, SecretKeySelector, Target, reason};

@@ -6,10 +6,10 @@ pub mod offline;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use crate::reconcile::events::EventType;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
-use kube::runtime::events::EventType;
 
 use crate::api::common::{CommonStatus, ConditionStatus, Target, reason};
 use crate::api::ssh_key::{SshCertificateStatus, SshKey, SshKeySpec, SshKeyStatus, SshKeyType};
