@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use kube::Client;
 
+use super::echoes::SecretEchoes;
 use super::events::EventPublisher;
 use super::status::WrittenStatuses;
 use kube::runtime::reflector::Store;
@@ -88,6 +89,8 @@ pub struct Context {
     pub keyring_cache: OnceLock<Store<KeyringSecret>>,
     /// Statuses written that the cache may not show yet.
     pub written_statuses: WrittenStatuses,
+    /// Secret versions written whose watch events have not come back yet.
+    pub secret_echoes: Arc<SecretEchoes>,
 }
 
 impl Context {
@@ -102,6 +105,7 @@ impl Context {
             slow: SlowTasks::new(settings.generate_slots, settings.generate_timeout),
             keyring_cache: OnceLock::new(),
             written_statuses: WrittenStatuses::default(),
+            secret_echoes: Arc::default(),
             settings,
             clock: Arc::new(SystemClock),
         }

@@ -3,6 +3,7 @@
 
 pub mod certificate_key_pair;
 pub mod context;
+pub mod echoes;
 pub mod error;
 pub mod events;
 pub mod key_manager;

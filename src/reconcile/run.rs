@@ -27,6 +27,7 @@ use crate::metrics::Metrics;
 use super::certificate_key_pair::key_store::{self, KEY_OWNER_ANNOTATION};
 use super::certificate_key_pair::{self as ckp, chain_reaches, issuer_key};
 use super::context::{Context, Settings};
+use super::echoes::SecretEchoes;
 use super::key_manager as km;
 use super::keyring_secret::{self as krs, decide::IssuerChoice, decide::issuer_choice, refers_to};
 use super::kms_auth_key as kms;
@@ -175,10 +176,10 @@ async fn operate<F, Fut>(
     let client = client.clone();
     let ctx = ctx.clone();
     let (ckp_controller, ckp_store) = certificate_key_pair_controller(&client, config, &ctx);
-    let (ssh_controller, ssh_store) = ssh_key_controller(&client, config);
+    let (ssh_controller, ssh_store) = ssh_key_controller(&client, config, &ctx);
     let (krs_controller, krs_store) = keyring_secret_controller(&client, config, &ctx);
     let _ = ctx.keyring_cache.set(krs_store.clone());
-    let (kms_controller, kms_store) = kms_auth_key_controller(&client, config);
+    let (kms_controller, kms_store) = kms_auth_key_controller(&client, config, &ctx);
     let (km_controller, km_store) = key_manager_controller(&client, config);
     let kmip = futures::future::join(
         kms_controller
@@ -314,9 +315,10 @@ fn certificate_key_pair_controller(
         .with_config(controller::Config::default().concurrency(config.concurrency));
     let dependents_store = store.clone();
     let controller = controller
-        .watches_stream(owned_secrets(client, namespaces), |secret| {
-            owner_of(&secret, ckp::KIND)
-        })
+        .watches_stream(
+            owned_secrets(client, namespaces),
+            changed_by_others(&ctx.secret_echoes, ckp::KIND),
+        )
         .watches_stream(issuers, move |ca| signed_by(&dependents_store, &ca))
         .reconcile_on(finished_tasks(&ctx.slow, ckp::KIND));
     (controller, store)
@@ -324,16 +326,21 @@ fn certificate_key_pair_controller(
 
 /// The SshKey controller: its own resources, the Secrets it writes, and the CA keys that
 /// sign its certificates (a rotated CA key re-certifies every key it signed).
-fn ssh_key_controller(client: &Client, config: &RunConfig) -> (Controller<SshKey>, Store<SshKey>) {
+fn ssh_key_controller(
+    client: &Client,
+    config: &RunConfig,
+    ctx: &Context,
+) -> (Controller<SshKey>, Store<SshKey>) {
     let namespaces = &config.settings.namespaces;
     let (primary, store) = primary::<SshKey>(client, namespaces);
     let authorities = watch_objects::<SshKey>(client, namespaces);
     let dependents_store = store.clone();
     let controller = Controller::for_stream(primary, store.clone())
         .with_config(controller::Config::default().concurrency(config.concurrency))
-        .watches_stream(owned_secrets(client, namespaces), |secret| {
-            owner_of(&secret, ssh::KIND)
-        })
+        .watches_stream(
+            owned_secrets(client, namespaces),
+            changed_by_others(&ctx.secret_echoes, ssh::KIND),
+        )
         .watches_stream(authorities, move |ca| certified_by(&dependents_store, &ca));
     (controller, store)
 }
@@ -356,9 +363,10 @@ fn keyring_secret_controller(
     let default_issuer = config.settings.default_issuer.clone();
     let controller = Controller::for_stream(primary, store.clone())
         .with_config(controller::Config::default().concurrency(config.concurrency))
-        .watches_stream(owned_secrets(client, namespaces), |secret| {
-            owner_of(&secret, krs::KIND)
-        })
+        .watches_stream(
+            owned_secrets(client, namespaces),
+            changed_by_others(&ctx.secret_echoes, krs::KIND),
+        )
         .watches_stream(references, move |pkey| referring_to(&dependents, &pkey))
         .watches_stream(issuers, move |ca| {
             keyring_signed_by(&signed, &ca, default_issuer.as_ref())
@@ -433,6 +441,7 @@ fn keyring_signed_by(
 fn kms_auth_key_controller(
     client: &Client,
     config: &RunConfig,
+    ctx: &Context,
 ) -> (Controller<KmsAuthKey>, Store<KmsAuthKey>) {
     let namespaces = &config.settings.namespaces;
     let (primary, store) = primary::<KmsAuthKey>(client, namespaces);
@@ -441,9 +450,10 @@ fn kms_auth_key_controller(
     let (by_manager, by_sibling) = (store.clone(), store.clone());
     let controller = Controller::for_stream(primary, store.clone())
         .with_config(controller::Config::default().concurrency(config.concurrency))
-        .watches_stream(owned_secrets(client, namespaces), |secret| {
-            owner_of(&secret, kms::KIND)
-        })
+        .watches_stream(
+            owned_secrets(client, namespaces),
+            changed_by_others(&ctx.secret_echoes, kms::KIND),
+        )
         .watches_stream(managers, move |manager| {
             keys_of(&by_manager, &manager.namespace(), &manager.name_any())
         })
@@ -655,6 +665,20 @@ where
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     }
+}
+
+/// Maps a changed Secret to its `kind` owner, unless the change is that owner's own write
+/// coming back ([`SecretEchoes`]): only the owner's watch settles an echo, so the other
+/// kinds' watches of the same Secret cannot take it away first.
+fn changed_by_others<K>(
+    echoes: &Arc<SecretEchoes>,
+    kind: &'static str,
+) -> impl Fn(PartialObjectMeta<Secret>) -> Option<ObjectRef<K>> + Send + Sync + 'static
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let echoes = Arc::clone(echoes);
+    move |secret| owner_of(&secret, kind).filter(|_| !echoes.is_own_echo(&secret))
 }
 
 /// The resource of `kind` a Secret belongs to: its `keysmith.dev/owner` annotation

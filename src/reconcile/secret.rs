@@ -507,7 +507,7 @@ pub fn desired_secret<K: KeysmithResource>(object: &K, content: TargetContent) -
 /// Writes the target Secret of `object` — labels and annotations from `spec.target`, the
 /// ownerReference by `deletionPolicy` — unless it already holds exactly that.
 pub async fn write_target<K: KeysmithResource>(
-    client: &kube::Client,
+    ctx: &super::context::Context,
     object: &K,
     ownership: &Ownership,
     content: TargetContent,
@@ -529,10 +529,10 @@ pub async fn write_target<K: KeysmithResource>(
             desired.type_
         )));
     }
-    let api = Api::<Secret>::namespaced(client.clone(), &desired.namespace);
+    let api = Api::<Secret>::namespaced(ctx.client.clone(), &desired.namespace);
     write(&api, &desired, existing)
         .await
-        .map(|_| ())
+        .map(|written| ctx.secret_echoes.wrote(&written))
         .map_err(|source| super::error::Error::WriteSecret {
             secret: format!("{}/{}", desired.namespace, desired.name),
             source,

@@ -393,7 +393,7 @@ async fn write_secret(
     };
     let data = secret_data(ckp, ownership.secret(), material, password).await?;
     let content = target_content(ckp, material, data, revision, rotation_token);
-    write_target(&ctx.client, ckp, ownership, content).await
+    write_target(ctx, ckp, ownership, content).await
 }
 
 /// What a CertificateKeyPair writes to its target Secret: `data` (as

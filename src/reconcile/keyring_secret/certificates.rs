@@ -337,7 +337,7 @@ async fn write_secret(
         annotations,
     )
     .map_err(Error::Generate)?;
-    write_target(&ctx.client, krs, ownership, content).await
+    write_target(ctx, krs, ownership, content).await
 }
 
 /// What a pkey_cert (key `Included`) or cert_single (`Omitted`) writes to its target

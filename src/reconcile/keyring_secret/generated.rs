@@ -609,7 +609,7 @@ async fn write<G: Generated>(
     annotations: BTreeMap<String, String>,
 ) -> Result<(), Error> {
     let content = target_content(plan, settled, annotations).map_err(Error::Generate)?;
-    write_target(&ctx.client, krs, ownership, content).await
+    write_target(ctx, krs, ownership, content).await
 }
 
 /// What a KeyringSecret writes to its target Secret for generated material: its data and

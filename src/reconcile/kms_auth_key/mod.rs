@@ -467,7 +467,7 @@ async fn write_secret(
     ownership: &Ownership,
     settled: &Settled,
 ) -> Result<(), Error> {
-    write_target(&ctx.client, key, ownership, target_content(settled)).await
+    write_target(ctx, key, ownership, target_content(settled)).await
 }
 
 /// What a KmsAuthKey writes to its target Secret: passphrase, key id and tag (and the

@@ -403,7 +403,7 @@ async fn write_secret(
     } else {
         ssh_secret_data(&settled.material, &output).map_err(Error::Generate)?
     };
-    write_target(&ctx.client, key, ownership, target_content(settled, data)).await
+    write_target(ctx, key, ownership, target_content(settled, data)).await
 }
 
 /// What an SshKey writes to its target Secret: `data` (as [`ssh_secret_data`] encodes the
