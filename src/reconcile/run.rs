@@ -181,30 +181,6 @@ async fn operate<F, Fut>(
     let _ = ctx.keyring_cache.set(krs_store.clone());
     let (kms_controller, kms_store) = kms_auth_key_controller(&client, config, &ctx);
     let (km_controller, km_store) = key_manager_controller(&client, config);
-    let kmip = futures::future::join(
-        kms_controller
-            .graceful_shutdown_on(stopped())
-            .run(kms::reconcile, kms::error_policy, ctx.clone())
-            .for_each(log_stream_error),
-        km_controller
-            .graceful_shutdown_on(stopped())
-            .run(km::reconcile, km::error_policy, ctx.clone())
-            .for_each(log_stream_error),
-    );
-    let controllers = futures::future::join3(
-        ckp_controller
-            .graceful_shutdown_on(stopped())
-            .run(reconcile::<CertificateKeyPair>, error_policy, ctx.clone())
-            .for_each(log_stream_error),
-        ssh_controller
-            .graceful_shutdown_on(stopped())
-            .run(reconcile::<SshKey>, error_policy, ctx.clone())
-            .for_each(log_stream_error),
-        krs_controller
-            .graceful_shutdown_on(stopped())
-            .run(reconcile::<KeyringSecret>, error_policy, ctx.clone())
-            .for_each(log_stream_error),
-    );
     let stores = Stores {
         certificates: ckp_store,
         ssh_keys: ssh_store,
@@ -212,6 +188,55 @@ async fn operate<F, Fut>(
         kms_keys: kms_store,
         key_managers: km_store,
     };
+    let kmip = futures::future::join(
+        drive(
+            kms_controller.graceful_shutdown_on(stopped()).run(
+                kms::reconcile,
+                kms::error_policy,
+                ctx.clone(),
+            ),
+            &stores.kms_keys,
+            stopped(),
+        ),
+        drive(
+            km_controller.graceful_shutdown_on(stopped()).run(
+                km::reconcile,
+                km::error_policy,
+                ctx.clone(),
+            ),
+            &stores.key_managers,
+            stopped(),
+        ),
+    );
+    let controllers = futures::future::join3(
+        drive(
+            ckp_controller.graceful_shutdown_on(stopped()).run(
+                reconcile::<CertificateKeyPair>,
+                error_policy,
+                ctx.clone(),
+            ),
+            &stores.certificates,
+            stopped(),
+        ),
+        drive(
+            ssh_controller.graceful_shutdown_on(stopped()).run(
+                reconcile::<SshKey>,
+                error_policy,
+                ctx.clone(),
+            ),
+            &stores.ssh_keys,
+            stopped(),
+        ),
+        drive(
+            krs_controller.graceful_shutdown_on(stopped()).run(
+                reconcile::<KeyringSecret>,
+                error_policy,
+                ctx.clone(),
+            ),
+            &stores.keyring,
+            stopped(),
+        ),
+    );
     let pruning = prune_metrics(probes.metrics.clone(), stores.clone(), stopped());
     let orphans = cancel_orphaned_tasks(ctx.clone(), stores.clone(), stopped());
     let readiness = {
@@ -257,6 +282,28 @@ async fn operate<F, Fut>(
         orphans,
         closing
     );
+}
+
+/// Runs a controller's stream to its end: after `stopped`, its graceful shutdown lets the
+/// running reconciles finish. A controller stopped before its cache was first filled has
+/// started no reconcile (kube-runtime holds them until then), but kube-runtime would wait
+/// for that cache forever, as its watch is no longer read: it is dropped instead.
+async fn drive<S, T, E, K>(run: S, store: &Store<K>, stopped: impl std::future::Future<Output = ()>)
+where
+    S: futures::Stream<Item = Result<T, E>>,
+    E: std::fmt::Display,
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let run = run.for_each(log_stream_error);
+    tokio::pin!(run);
+    tokio::select! {
+        () = &mut run => return,
+        () = stopped => {}
+    }
+    if futures::FutureExt::now_or_never(store.wait_until_ready()).is_some() {
+        run.await;
+    }
 }
 
 /// Logs what a controller's stream reports besides successful reconciles (watch errors,

@@ -241,7 +241,8 @@ async fn operator_killed_at_random_moments_during_issuance_loses_nothing() {
             .count();
         ready_at_kill.push(ready);
     }
-    let operator = OperatorProcess::start_quiet(cp, &ns, &dir.path().join("last.log"));
+    let last_log = dir.path().join("last.log");
+    let operator = OperatorProcess::start_quiet(cp, &ns, &last_log);
     let observed = converged(&client, &ns, RESOURCES).await;
     eprintln!("{KILLS} SIGKILLs; Ready resources at each: {ready_at_kill:?}");
     let failures = nothing_lost(&client, &ns, &observed).await;
@@ -256,7 +257,18 @@ async fn operator_killed_at_random_moments_during_issuance_loses_nothing() {
         ready_at_kill.iter().filter(|&&r| r < RESOURCES).count() >= KILLS / 2,
         "most kills came after the issuance: {ready_at_kill:?}"
     );
-    assert!(operator.terminate(), "clean exit after the faults");
+    assert!(
+        operator.terminate(),
+        "clean exit after the faults; the log ends:\n{}",
+        tail(&last_log, 30)
+    );
+}
+
+/// The last `lines` lines of the log at `path`.
+fn tail(path: &std::path::Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// CertificateKeyPairs `after-0..n`, created once the API server is back.

@@ -150,7 +150,7 @@ async fn restricted_identity(
         .expect("token")
         .trim()
         .to_owned();
-    let path = cp.token_kubeconfig("restricted.kubeconfig", &token);
+    let path = cp.token_kubeconfig(&format!("restricted-{home}.kubeconfig"), &token);
     (path, format!("system:serviceaccount:{home}:keysmith"))
 }
 
@@ -238,4 +238,50 @@ async fn with_only_namespaced_roles_the_binary_asks_nothing_cluster_wide() {
         }
     }
     assert!(operator.terminate(), "keysmith did not exit cleanly");
+}
+
+#[tokio::test]
+async fn an_operator_whose_caches_never_fill_still_stops_on_sigterm() {
+    let cp = support::shared();
+    cp.install_crds().await;
+    let client = cp.client();
+    let a = cp.namespace(&client, "nosync-a").await;
+    let b = cp.namespace(&client, "nosync-b").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Roles in `a` only: every list in `b` is refused, so no cache is ever filled (a
+    // misconfigured RBAC, or an API server that does not answer yet).
+    let (kubeconfig, user) = restricted_identity(cp, &a, &[&a]).await;
+    let health = free_port();
+    let also_b = format!("--namespaces={b}");
+    let operator = OperatorProcess::start_as(
+        &kubeconfig,
+        &a,
+        &dir.path().join("keysmith.log"),
+        (0, health),
+        &[&also_b],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refused_in_b = || {
+        audit::requests_by(cp.audit_log(), &user).iter().any(|e| {
+            e.response_status.as_ref().and_then(|s| s.code) == Some(403)
+                && is_list_or_watch_in(e, &b, "certificatekeypairs")
+        })
+    };
+    while !refused_in_b() {
+        assert!(
+            Instant::now() < deadline,
+            "no refused list in {b}; log:\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_ne!(status_of(health, "/readyz"), Some(200), "caches synced");
+    let stopped = operator.terminate();
+    let log = std::fs::read_to_string(dir.path().join("keysmith.log")).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(
+        stopped,
+        "keysmith did not exit cleanly on SIGTERM; the log ends:\n{}",
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    );
 }
