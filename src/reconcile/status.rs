@@ -82,7 +82,9 @@ pub fn conditions(
 /// in the cache when they were written. A reconcile that runs before the cache shows its own
 /// status write (the Secret's watch event often arrives first) still sees that old version:
 /// it must compare with what was written, not with the stale status, or it writes the same
-/// status again. Holds a hash per resource, not the status.
+/// status again. Holds a hash per resource, not the status; the hash leaves out the
+/// conditions' lastTransitionTime, which a reconcile on the same stale status sets to its
+/// own "now" (a second later, the same status would otherwise be written again).
 #[derive(Default)]
 pub struct WrittenStatuses {
     written: Mutex<HashMap<String, (String, u64)>>,
@@ -111,9 +113,20 @@ impl WrittenStatuses {
     }
 }
 
+/// A hash of `status` without its conditions' `lastTransitionTime`: two statuses computed
+/// from the same previous one differ there only in the moment they were computed.
 fn hash_of<S: Serialize>(status: &S) -> Result<u64, serde_json::Error> {
+    let mut value = serde_json::to_value(status)?;
+    let conditions = value
+        .get_mut("conditions")
+        .and_then(serde_json::Value::as_array_mut);
+    for condition in conditions.into_iter().flatten() {
+        if let Some(fields) = condition.as_object_mut() {
+            fields.remove("lastTransitionTime");
+        }
+    }
     let mut hasher = DefaultHasher::new();
-    hasher.write(&serde_json::to_vec(status)?);
+    hasher.write(&serde_json::to_vec(&value)?);
     Ok(hasher.finish())
 }
 
@@ -205,6 +218,25 @@ mod tests {
             system_time(&time(t)),
             SystemTime::UNIX_EPOCH + Duration::from_secs(1)
         );
+    }
+
+    #[test]
+    fn the_hash_ignores_only_the_transition_times() {
+        let status = |message: &str, at: &str| {
+            serde_json::json!({
+                "observedGeneration": 1,
+                "conditions": [{"type": "Ready", "status": "True", "reason": "Issued",
+                                "message": message, "lastTransitionTime": at}],
+                "fingerprint": "SHA256:ab",
+            })
+        };
+        let hash = |v: &serde_json::Value| hash_of(v).expect("serializable");
+        let first = hash(&status("m", "2026-12-06T10:00:00Z"));
+        assert_eq!(first, hash(&status("m", "2026-12-06T10:00:01Z")));
+        assert_ne!(first, hash(&status("other", "2026-12-06T10:00:00Z")));
+        let mut refingered = status("m", "2026-12-06T10:00:00Z");
+        refingered["fingerprint"] = "SHA256:cd".into();
+        assert_ne!(first, hash(&refingered));
     }
 
     #[test]
