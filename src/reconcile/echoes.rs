@@ -5,54 +5,138 @@
 //! again and finds nothing to do (one GET per resource on first issuance and on every
 //! renewal). So each write's `resourceVersion` is remembered until its watch event comes
 //! back, and that one event is dropped. Any other version of the Secret — someone else's
-//! change, a deletion — still reaches the controller, and so does the echo whose watch
-//! event beat the write's response (the write was not remembered yet).
+//! change, a deletion — still reaches the controller.
+//!
+//! The watch event often arrives before the write's response, when the version is not
+//! known yet. So a Secret is marked as being written before the request goes out: the
+//! events that arrive meanwhile are held back (their versions noted) and judged when the
+//! response comes: if they were all the written version, they were the echo; if one was
+//! another version (someone changed the Secret right after the write), the owner is
+//! reconciled again through [`SecretEchoes::changed_meanwhile`]. A write that fails
+//! settles nothing: its reconcile is retried and reads the Secret anyway.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use kube::ResourceExt;
 
-/// The versions of Secrets keysmith wrote whose watch events have not come back yet.
+/// What is known of keysmith's latest write of one Secret.
+#[derive(Debug)]
+enum Pending {
+    /// The request is out: the versions of the Secret whose events arrived meanwhile.
+    InFlight(Vec<String>),
+    /// It returned this version, whose watch event has not come back yet.
+    Written(String),
+}
+
+/// The Secrets keysmith is writing or wrote whose watch events have not come back yet.
 #[derive(Debug, Default)]
 pub struct SecretEchoes {
-    /// `namespace/name` → the resourceVersion keysmith's write returned.
-    pending: Mutex<HashMap<String, String>>,
+    /// `namespace/name` → the state of keysmith's latest write.
+    pending: Mutex<HashMap<String, Pending>>,
+    /// Per kind, where to send the owners of Secrets changed by others during a write.
+    wakeups: Mutex<HashMap<&'static str, UnboundedSender<(String, String)>>>,
+}
+
+/// The resource a written Secret belongs to.
+#[derive(Clone, Copy, Debug)]
+pub struct Writer<'a> {
+    /// The resource's kind.
+    pub kind: &'static str,
+    /// Its namespace.
+    pub namespace: &'a str,
+    /// Its name.
+    pub name: &'a str,
 }
 
 impl SecretEchoes {
-    /// Remembers `secret` as just written by keysmith (as the API server returned it).
-    pub fn wrote<S: ResourceExt>(&self, secret: &S) {
-        let Some(version) = secret.resource_version() else {
-            return;
-        };
-        self.lock().insert(key_of(secret), version);
+    /// Marks Secret `namespace/name` as being written by keysmith, right before the request.
+    pub fn writing(&self, namespace: &str, name: &str) {
+        self.lock()
+            .insert(format!("{namespace}/{name}"), Pending::InFlight(Vec::new()));
     }
 
-    /// Whether `secret` (a watch event's object) is keysmith's own last write coming back;
-    /// either way the Secret's remembered write is settled once a version of it is seen.
+    /// Settles the write of `secret` (as the API server returned it) by `writer`: its echo
+    /// is expected, or was already seen; if another version of the Secret was seen during
+    /// the write, `writer` is reconciled again.
+    pub fn wrote<S: ResourceExt>(&self, secret: &S, writer: Writer<'_>) {
+        let key = key_of(secret);
+        let version = secret.resource_version().unwrap_or_default();
+        let mut pending = self.lock();
+        let seen = match pending.remove(&key) {
+            Some(Pending::InFlight(seen)) => seen,
+            Some(Pending::Written(_)) | None => Vec::new(),
+        };
+        if seen.is_empty() {
+            pending.insert(key, Pending::Written(version));
+            return;
+        }
+        drop(pending);
+        if seen.iter().any(|v| *v != version) {
+            self.wake(writer);
+        }
+    }
+
+    /// Forgets the write of Secret `namespace/name`, which failed (its reconcile is retried
+    /// and reads the Secret).
+    pub fn failed(&self, namespace: &str, name: &str) {
+        self.lock().remove(&format!("{namespace}/{name}"));
+    }
+
+    /// Whether `secret` (a watch event's object) is keysmith's own write coming back (or
+    /// arrives while a write is out, to be judged when it returns); a returned write is
+    /// settled once a version of the Secret is seen.
     pub fn is_own_echo<S: ResourceExt>(&self, secret: &S) -> bool {
         let mut pending = self.lock();
         let key = key_of(secret);
-        let Some(written) = pending.remove(&key) else {
-            return false;
-        };
-        secret.resource_version().as_deref() == Some(written.as_str())
+        let version = secret.resource_version().unwrap_or_default();
+        match pending.get_mut(&key) {
+            None => false,
+            Some(Pending::InFlight(seen)) => {
+                seen.push(version);
+                true
+            }
+            Some(Pending::Written(written)) => {
+                let echo = *written == version;
+                pending.remove(&key);
+                echo
+            }
+        }
     }
 
-    /// How many writes wait for their echo.
+    /// The `(namespace, name)` of every resource of `kind` whose Secret someone else changed
+    /// while keysmith was writing it: the controller reconciles it again.
+    pub fn changed_meanwhile(&self, kind: &'static str) -> UnboundedReceiver<(String, String)> {
+        let (sender, receiver) = unbounded();
+        lock(&self.wakeups).insert(kind, sender);
+        receiver
+    }
+
+    /// How many writes are out or wait for their echo.
     pub fn len(&self) -> usize {
         self.lock().len()
     }
 
-    /// Whether no write waits for its echo.
+    /// Whether no write is out or waits for its echo.
     pub fn is_empty(&self) -> bool {
         self.lock().is_empty()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    fn wake(&self, writer: Writer<'_>) {
+        if let Some(sender) = lock(&self.wakeups).get(writer.kind) {
+            // A closed receiver means the controller is gone: nothing to wake.
+            let _ = sender.unbounded_send((writer.namespace.to_owned(), writer.name.to_owned()));
+        }
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
+        lock(&self.pending)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn key_of<S: ResourceExt>(secret: &S) -> String {
@@ -64,51 +148,4 @@ fn key_of<S: ResourceExt>(secret: &S) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use k8s_openapi::api::core::v1::Secret;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
-    use super::SecretEchoes;
-
-    fn secret(namespace: &str, name: &str, version: &str) -> Secret {
-        Secret {
-            metadata: ObjectMeta {
-                namespace: Some(namespace.to_owned()),
-                name: Some(name.to_owned()),
-                resource_version: Some(version.to_owned()),
-                ..ObjectMeta::default()
-            },
-            ..Secret::default()
-        }
-    }
-
-    #[test]
-    fn the_written_version_is_an_echo_once() {
-        let echoes = SecretEchoes::default();
-        echoes.wrote(&secret("a", "tls", "100"));
-        assert!(echoes.is_own_echo(&secret("a", "tls", "100")));
-        assert!(!echoes.is_own_echo(&secret("a", "tls", "100")));
-        assert!(echoes.is_empty());
-    }
-
-    #[test]
-    fn another_version_or_secret_is_not_an_echo() {
-        let echoes = SecretEchoes::default();
-        echoes.wrote(&secret("a", "tls", "100"));
-        assert!(!echoes.is_own_echo(&secret("b", "tls", "100")));
-        assert!(!echoes.is_own_echo(&secret("a", "other", "100")));
-        assert_eq!(echoes.len(), 1);
-        // A later change by someone else settles the write: it is not an echo, nor is the
-        // written version if it shows up after it.
-        assert!(!echoes.is_own_echo(&secret("a", "tls", "101")));
-        assert!(!echoes.is_own_echo(&secret("a", "tls", "100")));
-    }
-
-    #[test]
-    fn the_latest_write_is_the_one_expected() {
-        let echoes = SecretEchoes::default();
-        echoes.wrote(&secret("a", "tls", "100"));
-        echoes.wrote(&secret("a", "tls", "105"));
-        assert!(echoes.is_own_echo(&secret("a", "tls", "105")));
-    }
-}
+mod tests;

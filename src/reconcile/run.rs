@@ -366,6 +366,7 @@ fn certificate_key_pair_controller(
             owned_secrets(client, namespaces),
             changed_by_others(&ctx.secret_echoes, ckp::KIND),
         )
+        .reconcile_on(changed_during_writes(&ctx.secret_echoes, ckp::KIND))
         .watches_stream(issuers, move |ca| signed_by(&dependents_store, &ca))
         .reconcile_on(finished_tasks(&ctx.slow, ckp::KIND));
     (controller, store)
@@ -388,6 +389,7 @@ fn ssh_key_controller(
             owned_secrets(client, namespaces),
             changed_by_others(&ctx.secret_echoes, ssh::KIND),
         )
+        .reconcile_on(changed_during_writes(&ctx.secret_echoes, ssh::KIND))
         .watches_stream(authorities, move |ca| certified_by(&dependents_store, &ca));
     (controller, store)
 }
@@ -414,6 +416,7 @@ fn keyring_secret_controller(
             owned_secrets(client, namespaces),
             changed_by_others(&ctx.secret_echoes, krs::KIND),
         )
+        .reconcile_on(changed_during_writes(&ctx.secret_echoes, krs::KIND))
         .watches_stream(references, move |pkey| referring_to(&dependents, &pkey))
         .watches_stream(issuers, move |ca| {
             keyring_signed_by(&signed, &ca, default_issuer.as_ref())
@@ -431,6 +434,19 @@ where
     K: kube::Resource<DynamicType = ()> + 'static,
 {
     slow.finished(kind)
+        .map(|(namespace, name)| ObjectRef::new(&name).within(&namespace))
+}
+
+/// The resources of `kind` whose Secret someone else changed while keysmith wrote it.
+fn changed_during_writes<K>(
+    echoes: &SecretEchoes,
+    kind: &'static str,
+) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
+where
+    K: kube::Resource<DynamicType = ()> + 'static,
+{
+    echoes
+        .changed_meanwhile(kind)
         .map(|(namespace, name)| ObjectRef::new(&name).within(&namespace))
 }
 
@@ -501,6 +517,7 @@ fn kms_auth_key_controller(
             owned_secrets(client, namespaces),
             changed_by_others(&ctx.secret_echoes, kms::KIND),
         )
+        .reconcile_on(changed_during_writes(&ctx.secret_echoes, kms::KIND))
         .watches_stream(managers, move |manager| {
             keys_of(&by_manager, &manager.namespace(), &manager.name_any())
         })

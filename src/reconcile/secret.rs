@@ -20,6 +20,7 @@ use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use crate::api::common::DeletionPolicy;
 use crate::material::SecretBytes;
 
+use super::echoes::Writer;
 use super::resource::{KeysmithResource, namespace, secret_owner, target_secret_name};
 
 /// Field manager of every write keysmith makes.
@@ -530,11 +531,25 @@ pub async fn write_target<K: KeysmithResource>(
         )));
     }
     let api = Api::<Secret>::namespaced(ctx.client.clone(), &desired.namespace);
-    write(&api, &desired, existing)
-        .await
-        .map(|written| ctx.secret_echoes.wrote(&written))
-        .map_err(|source| super::error::Error::WriteSecret {
-            secret: format!("{}/{}", desired.namespace, desired.name),
-            source,
-        })
+    let echoes = &ctx.secret_echoes;
+    echoes.writing(&desired.namespace, &desired.name);
+    match write(&api, &desired, existing).await {
+        Ok(written) => {
+            let owner = kube::ResourceExt::name_any(object);
+            let writer = Writer {
+                kind: K::KIND,
+                namespace: &desired.namespace,
+                name: &owner,
+            };
+            echoes.wrote(&written, writer);
+            Ok(())
+        }
+        Err(source) => {
+            echoes.failed(&desired.namespace, &desired.name);
+            Err(super::error::Error::WriteSecret {
+                secret: format!("{}/{}", desired.namespace, desired.name),
+                source,
+            })
+        }
+    }
 }
