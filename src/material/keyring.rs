@@ -84,6 +84,17 @@ impl Recipe {
             || matches!(self, Self::Uftp(kind) if kind.is_slow())
     }
 
+    /// True when making it costs less than an API round trip (no prime search, no bcrypt):
+    /// a reconcile may then guess that a new resource's Secret is absent
+    /// (`reconcile::absent_guesses`) and, rarely, make it for nothing.
+    pub fn is_quick(&self) -> bool {
+        match self {
+            Self::Psk { .. } | Self::Dh(DhRecipe::Group(_)) | Self::OpenVpn => true,
+            Self::Dh(DhRecipe::Generate(_)) | Self::RemoteAccess { .. } => false,
+            Self::Uftp(kind) => kind.is_quick(),
+        }
+    }
+
     /// The metric label of the algorithm.
     pub fn algorithm_label(&self) -> String {
         match self {

@@ -75,6 +75,12 @@ impl KeyKind {
         matches!(self, Self::Rsa(bits) if bits >= 8192)
     }
 
+    /// True when generating the key costs less than an API round trip (ECDSA, Ed25519: well
+    /// under a millisecond; RSA searches primes for tens of milliseconds or more).
+    pub fn is_quick(self) -> bool {
+        !matches!(self, Self::Rsa(_))
+    }
+
     /// The algorithm as the API names it.
     pub fn algorithm(self) -> KeyAlgorithm {
         match self {

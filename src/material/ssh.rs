@@ -55,6 +55,11 @@ pub enum SshKeyKind {
 }
 
 impl SshKeyKind {
+    /// True when generating the key costs less than an API round trip (all but RSA).
+    pub fn is_quick(self) -> bool {
+        !matches!(self, Self::Rsa(_))
+    }
+
     /// The key a spec asks for, with api.md's defaults (ECDSA 256, RSA 3072).
     pub fn from_spec(algorithm: SshKeyAlgorithm, size: Option<u32>) -> Result<Self, MaterialError> {
         match algorithm {

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use kube::Client;
 
+use super::absent_guesses::AbsentGuesses;
 use super::echoes::SecretEchoes;
 use super::events::EventPublisher;
 use super::status::WrittenStatuses;
@@ -91,6 +92,8 @@ pub struct Context {
     pub written_statuses: WrittenStatuses,
     /// Secret versions written whose watch events have not come back yet.
     pub secret_echoes: Arc<SecretEchoes>,
+    /// Target Secrets found where a new resource's reconcile guessed none.
+    pub absent_guesses: AbsentGuesses,
 }
 
 impl Context {
@@ -106,6 +109,7 @@ impl Context {
             keyring_cache: OnceLock::new(),
             written_statuses: WrittenStatuses::default(),
             secret_echoes: Arc::default(),
+            absent_guesses: AbsentGuesses::default(),
             settings,
             clock: Arc::new(SystemClock),
         }

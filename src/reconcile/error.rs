@@ -64,6 +64,13 @@ impl Error {
         }
     }
 
+    /// Whether this is a create of a Secret that turned out to exist (read as absent, or
+    /// guessed absent, a moment before): the reconcile runs again at once and reads it.
+    pub fn is_lost_create(&self) -> bool {
+        matches!(self, Self::WriteSecret { source: kube::Error::Api(s), .. }
+            if s.code == 409 && s.reason == "AlreadyExists")
+    }
+
     /// Whether this failure is a passing API hiccup, retried with backoff and leaving the
     /// status as it is, rather than something to report.
     pub fn is_transient(&self) -> bool {

@@ -1,6 +1,7 @@
 //! The operator: the controllers, and the machinery they share. Each reconcile decides
 //! (pure), generates (`material`), writes the Secret, and reports the status.
 
+pub mod absent_guesses;
 pub mod certificate_key_pair;
 pub mod context;
 pub mod echoes;

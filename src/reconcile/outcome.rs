@@ -285,7 +285,11 @@ pub async fn reconcile<K: MaterialController>(
         ctx.slow.settle(&owner, false);
         return Ok(Action::await_change());
     }
-    let (outcome, material) = match object.reconcile_material(&ctx).await {
+    let mut attempt = object.reconcile_material(&ctx).await;
+    if attempt.as_ref().is_err_and(Error::is_lost_create) {
+        attempt = object.reconcile_material(&ctx).await;
+    }
+    let (outcome, material) = match attempt {
         Ok(result) => result,
         Err(error) if error.is_transient() => return Err(error),
         Err(error) => (Outcome::failure(object.as_ref(), &error), None),

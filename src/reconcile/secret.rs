@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 
-use crate::api::common::DeletionPolicy;
+use crate::api::common::{DeletionPolicy, ExistingSecretPolicy};
 use crate::material::SecretBytes;
 
 use super::echoes::Writer;
@@ -448,22 +448,52 @@ fn merge<V>(
 }
 
 /// Reads the target Secret of `object` and who owns it; also returns
-/// `<namespace>/<name>` of the Secret for messages.
+/// `<namespace>/<name>` of the Secret for messages. `quick`: making the material costs
+/// less than the read, so a new resource's Secret may be guessed absent
+/// ([`super::absent_guesses`]).
 pub async fn read_target<K: KeysmithResource>(
-    client: &kube::Client,
+    ctx: &super::context::Context,
     object: &K,
+    quick: bool,
 ) -> Result<(Ownership, String), super::error::Error> {
+    let (existing, qualified) = read_target_secret(ctx, object, quick).await?;
+    let uid = kube::ResourceExt::uid(object).unwrap_or_default();
+    Ok((Ownership::of(existing, &uid), qualified))
+}
+
+/// The target Secret of `object` (None when absent, or guessed absent: see
+/// [`read_target`]) and its `<namespace>/<name>`.
+pub async fn read_target_secret<K: KeysmithResource>(
+    ctx: &super::context::Context,
+    object: &K,
+    quick: bool,
+) -> Result<(Option<Secret>, String), super::error::Error> {
     let ns = namespace(object);
     let name = target_secret_name(object);
-    let existing = Api::<Secret>::namespaced(client.clone(), &ns)
+    let qualified = format!("{ns}/{name}");
+    if quick && is_new(ctx, object) && ctx.absent_guesses.may_guess(&qualified) {
+        return Ok((None, qualified));
+    }
+    let existing = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
         .get_opt(&name)
         .await
         .map_err(|source| super::error::Error::Read {
-            what: format!("Secret {ns}/{name}"),
+            what: format!("Secret {qualified}"),
             source,
         })?;
+    ctx.absent_guesses.read(&qualified);
+    Ok((existing, qualified))
+}
+
+/// Whether the target Secret of `object` is most likely absent: the resource was never
+/// reconciled as far as anyone can tell (it shows no status, and this process wrote none
+/// that its cached version may not show yet: a reconcile that runs again before the cache
+/// caught up wrote the Secret itself), and it does not ask to adopt an existing Secret.
+fn is_new<K: KeysmithResource>(ctx: &super::context::Context, object: &K) -> bool {
     let uid = kube::ResourceExt::uid(object).unwrap_or_default();
-    Ok((Ownership::of(existing, &uid), format!("{ns}/{name}")))
+    object.status().is_none()
+        && !ctx.written_statuses.pending_for(&uid)
+        && object.target().existing_secret != ExistingSecretPolicy::Adopt
 }
 
 /// What a controller wants in its target Secret.
@@ -531,6 +561,7 @@ pub async fn write_target<K: KeysmithResource>(
         )));
     }
     let api = Api::<Secret>::namespaced(ctx.client.clone(), &desired.namespace);
+    let qualified = format!("{}/{}", desired.namespace, desired.name);
     let echoes = &ctx.secret_echoes;
     echoes.writing(&desired.namespace, &desired.name);
     match write(&api, &desired, existing).await {
@@ -546,10 +577,14 @@ pub async fn write_target<K: KeysmithResource>(
         }
         Err(source) => {
             echoes.failed(&desired.namespace, &desired.name);
-            Err(super::error::Error::WriteSecret {
-                secret: format!("{}/{}", desired.namespace, desired.name),
+            let error = super::error::Error::WriteSecret {
+                secret: qualified.clone(),
                 source,
-            })
+            };
+            if error.is_lost_create() {
+                ctx.absent_guesses.refute(&qualified);
+            }
+            Err(error)
         }
     }
 }

@@ -106,6 +106,13 @@ impl WrittenStatuses {
         }
     }
 
+    /// Whether a status of resource `uid` was written that its cached version may not show
+    /// yet.
+    pub fn pending_for(&self, uid: &str) -> bool {
+        let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        written.contains_key(uid)
+    }
+
     /// Notes that `desired` (hashed) was written over version `resource_version` of `uid`.
     fn record(&self, uid: &str, resource_version: &str, desired: u64) {
         let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
@@ -264,5 +271,9 @@ mod tests {
             written.written.lock().expect("lock").is_empty(),
             "and the entry is forgotten"
         );
+        assert!(!written.pending_for("uid"));
+        written.record("uid", "2", 7);
+        assert!(written.pending_for("uid"));
+        assert!(!written.pending_for("other"));
     }
 }

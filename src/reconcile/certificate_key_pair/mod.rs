@@ -15,7 +15,6 @@ use std::time::SystemTime;
 use crate::reconcile::events::EventType;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::Api;
 
 use crate::api::certificate_key_pair::{
     CertificateFingerprints, CertificateKeyPair, CertificateKeyPairStatus, PrivateKeyExport,
@@ -37,7 +36,7 @@ use super::resource::{
 };
 use super::secret::{
     Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, owned_data, read_selector,
-    write_target,
+    read_target_secret, write_target,
 };
 use super::slow::{Poll, timed_generation, tracked};
 use super::status::time;
@@ -108,13 +107,8 @@ async fn reconcile_material(
 ) -> Result<(Outcome, Option<TlsMaterial>), Error> {
     let namespace = namespace(ckp);
     let secret_name = target_secret_name(ckp);
-    let existing = Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
-        .get_opt(&secret_name)
-        .await
-        .map_err(|source| Error::Read {
-            what: format!("Secret {namespace}/{secret_name}"),
-            source,
-        })?;
+    let quick = key_kind(ckp).is_ok_and(KeyKind::is_quick);
+    let (existing, _) = read_target_secret(ctx, ckp, quick).await?;
     let ownership = Ownership::of(existing, &ckp.uid().unwrap_or_default());
     let key_namespace = ctx.settings.key_namespace.as_str();
     // The store also holds the key right after export was allowed again, until the target

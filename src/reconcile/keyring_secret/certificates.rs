@@ -141,7 +141,12 @@ async fn certificate(
     annotations: BTreeMap<String, String>,
 ) -> Result<Reconciled, Error> {
     let ns = namespace(krs);
-    let (ownership, qualified) = read_target(&ctx.client, krs).await?;
+    let quick = match &key {
+        KeySource::Borrowed(_) => true,
+        KeySource::Own => KeyKind::from_spec(spec.private_key.algorithm, spec.private_key.size)
+            .is_ok_and(KeyKind::is_quick),
+    };
+    let (ownership, qualified) = read_target(ctx, krs, quick).await?;
     let decision = decide(Inputs {
         spec,
         rotate_request: rotate_request(krs),

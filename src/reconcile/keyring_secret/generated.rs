@@ -55,6 +55,8 @@ pub trait Generated: Clone + Send + Sync + 'static {
     fn secret_type(&self) -> &'static str;
     /// Whether making it is slow enough for a tracked task.
     fn is_slow(&self) -> bool;
+    /// Whether making it costs less than an API round trip (see `absent_guesses`).
+    fn is_quick(&self) -> bool;
     /// What is made, in words.
     fn describe(&self) -> String;
     /// The metric label of the algorithm.
@@ -100,6 +102,10 @@ impl Generated for Recipe {
 
     fn is_slow(&self) -> bool {
         Recipe::is_slow(self)
+    }
+
+    fn is_quick(&self) -> bool {
+        Recipe::is_quick(self)
     }
 
     fn describe(&self) -> String {
@@ -170,6 +176,10 @@ impl Generated for SshPlan {
 
     fn is_slow(&self) -> bool {
         false
+    }
+
+    fn is_quick(&self) -> bool {
+        self.kind.is_quick()
     }
 
     fn describe(&self) -> String {
@@ -248,6 +258,10 @@ impl Generated for ChainPlan {
         false
     }
 
+    fn is_quick(&self) -> bool {
+        true
+    }
+
     fn describe(&self) -> String {
         "the certificate chain".to_owned()
     }
@@ -289,7 +303,7 @@ pub async fn reconcile<G: Generated>(
     annotations: BTreeMap<String, String>,
 ) -> Result<(Outcome, Option<KeyringMaterial>), Error> {
     let ns = namespace(krs);
-    let (ownership, qualified) = read_target(&ctx.client, krs).await?;
+    let (ownership, qualified) = read_target(ctx, krs, plan.is_quick()).await?;
     let now = ctx.clock.now();
     let decision = decide_off_thread(krs, &plan, &ownership, &qualified, now).await?;
     let existing_data = ownership.secret().map(owned_data).unwrap_or_default();

@@ -296,7 +296,7 @@ enum Settling {
 
 /// Decides the key from the Secret and the spec, generates when needed, writes the Secret.
 async fn settle_key(key: &KmsAuthKey, ctx: &Context, wanted: &Wanted) -> Result<Settling, Error> {
-    let (ownership, qualified) = read_target(&ctx.client, key).await?;
+    let (ownership, qualified) = read_target(ctx, key, false).await?;
     let now = ctx.clock.now();
     let decision = decide_key(key, wanted, &ownership, &qualified, now);
     let salt_of = |ownership: &Ownership| {
@@ -613,7 +613,7 @@ async fn cleanup(key: &KmsAuthKey, ctx: &Context) -> Result<Action, Error> {
     let status = key.status.as_ref();
     // Every key id whose objects may exist: the status's, and the Secret's current,
     // previous and retired ones (the Secret stays until the finalizer is gone).
-    let (ownership, _) = read_target(&ctx.client, key).await?;
+    let (ownership, _) = read_target(ctx, key, false).await?;
     let mut key_ids: Vec<String> = status.and_then(|s| s.key_id.clone()).into_iter().collect();
     if let Ownership::Owned(secret) = &ownership {
         let data = data_of(secret);

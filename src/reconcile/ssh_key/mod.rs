@@ -28,7 +28,7 @@ use super::resource::{
 };
 use super::secret::{
     GENERATED_AT_ANNOTATION, Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation,
-    data_of, generated_at, owned_data, read_selector, write_target,
+    data_of, generated_at, owned_data, read_selector, read_target_secret, write_target,
 };
 use super::slow::timed_generation;
 use super::status::time;
@@ -107,13 +107,9 @@ async fn reconcile_material(
 ) -> Result<(Outcome, Option<SshMaterial>), Error> {
     let namespace = namespace(key);
     let secret_name = target_secret_name(key);
-    let existing = Api::<Secret>::namespaced(ctx.client.clone(), &namespace)
-        .get_opt(&secret_name)
-        .await
-        .map_err(|source| Error::Read {
-            what: format!("Secret {namespace}/{secret_name}"),
-            source,
-        })?;
+    let quick = SshKeyKind::from_spec(key.spec.key.algorithm, key.spec.key.size)
+        .is_ok_and(SshKeyKind::is_quick);
+    let (existing, _) = read_target_secret(ctx, key, quick).await?;
     let ownership = Ownership::of(existing, &key.uid().unwrap_or_default());
     let passphrase = match &key.spec.passphrase_secret_ref {
         Some(selector) => {
