@@ -1,15 +1,15 @@
 //! Diffie-Hellman parameters (PKCS#3 "DH PARAMETERS" PEM, as `openssl dhparam` reads and
 //! writes them): the fixed RFC 7919 groups, freshly generated safe primes, and parsing.
 //!
-//! Generation uses `crypto-primes` (sieve + BPSW test on both p and q = (p-1)/2) over
-//! fixed-size `crypto-bigint` integers. The DER of `DHParameter` is two INTEGERs in a
-//! SEQUENCE and is written by hand below (a few lines); parsing uses `asn1-rs`.
+//! Generation (`search`) sieves runs of candidates with the primes below 2^20, tests the
+//! survivors with Euler's criterion for base 2 and the rest with `crypto-primes` (BPSW on
+//! both p and q = (p-1)/2), over fixed-size `crypto-bigint` integers. The DER of
+//! `DHParameter` is two INTEGERs in a SEQUENCE and is written by hand below (a few lines);
+//! parsing uses `asn1-rs`.
 
 use std::convert::Infallible;
 
-use crypto_bigint::{Encoding, RandomBits, RandomMod, U2048, U3072, U4096, UnsignedWithMontyForm};
-use crypto_primes::hazmat::{SetBits, SmallFactorsSieveFactory};
-use crypto_primes::{Flavor, is_prime, sieve_and_find};
+use crypto_bigint::{Encoding, U2048, U3072, U4096, Uint};
 use x509_parser::asn1_rs::{FromDer, Integer, Sequence};
 
 use crate::api::keyring_secret::DhGroup;
@@ -18,6 +18,9 @@ use super::MaterialError;
 use super::progress::Progress;
 
 mod ffdhe;
+mod search;
+
+pub use search::SIEVE_LIMIT;
 
 /// PEM label of PKCS#3 parameters.
 const LABEL: &str = "DH PARAMETERS";
@@ -180,14 +183,14 @@ fn bit_length(be: &[u8]) -> u32 {
 /// 4096) with p ≡ 23 (mod 24), so that 2 generates the subgroup of prime order q (as in
 /// RFC 7919 and `openssl dhparam`), and returns it with generator 2 as PKCS#3 PEM.
 ///
-/// Slow (seconds to minutes): call it on a blocking thread. Each candidate that survives the
-/// sieve is a step of `progress`; cancellation is checked before each, so a cancelled
+/// Slow (seconds to minutes): call it on a blocking thread. Each candidate tested (see
+/// [`search`]) is a step of `progress`; cancellation is checked before each, so a cancelled
 /// generation returns an error promptly.
 pub fn generate(bits: u32, progress: &Progress) -> Result<String, MaterialError> {
     let prime = match bits {
-        2048 => safe_prime::<U2048>(bits, progress)?,
-        3072 => safe_prime::<U3072>(bits, progress)?,
-        4096 => safe_prime::<U4096>(bits, progress)?,
+        2048 => safe_prime::<{ U2048::LIMBS }>(bits, progress)?,
+        3072 => safe_prime::<{ U3072::LIMBS }>(bits, progress)?,
+        4096 => safe_prime::<{ U4096::LIMBS }>(bits, progress)?,
         other => {
             return Err(MaterialError::Unsupported(format!(
                 "a DH prime of {other} bits is not supported; use 2048, 3072 or 4096"
@@ -197,51 +200,25 @@ pub fn generate(bits: u32, progress: &Progress) -> Result<String, MaterialError>
     Ok(to_pem(&prime))
 }
 
-/// A safe prime of exactly `bits` bits with p ≡ 23 (mod 24), big-endian, using `T` (at
-/// least `bits` wide).
-fn safe_prime<T>(bits: u32, progress: &Progress) -> Result<Vec<u8>, MaterialError>
+/// A safe prime of exactly `bits` bits with p ≡ 23 (mod 24), big-endian, computed in
+/// integers of `LIMBS` limbs (at least `bits` wide), from the system's random generator.
+fn safe_prime<const LIMBS: usize>(bits: u32, progress: &Progress) -> Result<Vec<u8>, MaterialError>
 where
-    T: UnsignedWithMontyForm + RandomBits + RandomMod + Encoding,
+    Uint<LIMBS>: Encoding,
 {
-    let failed = || MaterialError::Crypto(format!("generating a {bits}-bit DH prime failed"));
-    let factory = SmallFactorsSieveFactory::<T>::new(Flavor::Safe, bits, SetBits::Msb)
-        .map_err(|_| failed())?;
     let mut rng = OsRng::default();
-    let found = sieve_and_find(&mut rng, factory, |_, candidate: &T| {
-        // Returning true on cancel ends the search; the result is discarded below.
-        progress.step();
-        progress.is_cancelled() || (is_23_mod_24(candidate) && is_prime(Flavor::Safe, candidate))
-    })
-    .map_err(|_| failed())?;
-    if progress.is_cancelled() {
-        return Err(MaterialError::Crypto(format!(
-            "generating a {bits}-bit DH prime was cancelled"
-        )));
-    }
+    let prime = search::safe_prime::<LIMBS>(bits, progress, &mut rng)?;
     if rng.failed {
         return Err(MaterialError::Crypto(
             "the system random generator failed".to_owned(),
         ));
     }
-    let prime = found.ok_or_else(failed)?;
-    let be = prime.to_be_bytes();
-    let be = be.as_ref();
-    let first = be.iter().position(|&b| b != 0).unwrap_or(be.len());
-    let prime = be.get(first..).unwrap_or_default().to_vec();
     if bit_length(&prime) != bits {
-        return Err(failed());
+        return Err(MaterialError::Crypto(format!(
+            "generating a {bits}-bit DH prime failed"
+        )));
     }
     Ok(prime)
-}
-
-/// p ≡ 23 (mod 24), i.e. p ≡ 7 (mod 8) and p ≡ 2 (mod 3); the latter holds for every
-/// safe prime above 7, so only the low byte is looked at here.
-fn is_23_mod_24<T: Encoding>(candidate: &T) -> bool {
-    candidate
-        .to_be_bytes()
-        .as_ref()
-        .last()
-        .is_some_and(|b| b & 7 == 7)
 }
 
 /// The OS CSPRNG (aws-lc-rs) as a `rand_core` generator for crypto-primes. `rand_core`

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crypto_bigint::{U512, U576};
+use crypto_primes::{Flavor, is_prime};
 
 use super::*;
 
@@ -106,7 +107,8 @@ fn ffdhe_constants_have_the_rfc_7919_shape() {
     // Safe-prime check with crypto-primes on the two sizes it has fixed types for.
     let p2048 = U2048::from_be_slice(&ffdhe_prime(DhGroup::ffdhe2048).unwrap());
     assert!(is_prime(Flavor::Safe, &p2048));
-    assert!(is_23_mod_24(&p2048));
+    assert_eq!(search::residue(&p2048, 24), 23);
+    assert!(search::passes_euler_base_two(&p2048));
     let p4096 = U4096::from_be_slice(&ffdhe_prime(DhGroup::ffdhe4096).unwrap());
     assert!(is_prime(Flavor::Safe, &p4096));
 }
@@ -135,7 +137,7 @@ fn small_safe_primes_pass_openssl_check() {
     let cancel = Progress::default();
     // openssl 3 refuses moduli below 512 bits.
     for _ in 0..2 {
-        let p = safe_prime::<U512>(512, &cancel).unwrap();
+        let p = safe_prime::<{ U512::LIMBS }>(512, &cancel).unwrap();
         assert_eq!(bit_length(&p), 512);
         let pem = to_pem(&p);
         assert_openssl_accepts(&pem, 512);
@@ -157,7 +159,7 @@ fn small_safe_primes_pass_openssl_check() {
     }
     // Bit lengths that are not a multiple of the limb size still come out exact.
     assert!(cancel.steps() > 0, "every candidate tested is a step");
-    let p = safe_prime::<U576>(520, &cancel).unwrap();
+    let p = safe_prime::<{ U576::LIMBS }>(520, &cancel).unwrap();
     assert_eq!(bit_length(&p), 520);
     assert_openssl_accepts(&to_pem(&p), 520);
 }
@@ -265,51 +267,4 @@ fn der_helpers() {
     assert_eq!(der_length(0x7f), [0x7f]);
     assert_eq!(der_length(0x80), [0x81, 0x80]);
     assert_eq!(der_length(0x101), [0x82, 1, 1]);
-}
-
-/// Median of `f`'s wall time over `runs` runs.
-fn median(runs: usize, mut f: impl FnMut()) -> Duration {
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
-}
-
-#[test]
-#[ignore = "benchmark: cargo test --release --lib material::dh -- --ignored --nocapture"]
-fn benchmark_against_openssl() {
-    let runs: usize = std::env::var("DH_BENCH_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
-    let sizes: Vec<u32> = std::env::var("DH_BENCH_BITS")
-        .ok()
-        .map(|s| s.split(',').filter_map(|b| b.parse().ok()).collect())
-        .unwrap_or_else(|| vec![2048, 3072]);
-    eprintln!("| bits | runs | keysmith median | openssl dhparam median |");
-    eprintln!("|------|------|-----------------|------------------------|");
-    for bits in sizes {
-        let ours = median(runs, || {
-            let pem = generate(bits, &Progress::default()).unwrap();
-            assert_eq!(parse(pem.as_bytes()).unwrap().bits, bits);
-        });
-        let theirs = median(runs, || {
-            let out = Command::new("openssl")
-                .args(["dhparam", "-out", "/dev/null"])
-                .arg(bits.to_string())
-                .output()
-                .unwrap();
-            assert!(out.status.success());
-        });
-        eprintln!(
-            "| {bits} | {runs} | {:.1} s | {:.1} s |",
-            ours.as_secs_f64(),
-            theirs.as_secs_f64()
-        );
-    }
 }
