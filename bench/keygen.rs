@@ -1,23 +1,32 @@
-//! Key and certificate generation speed: keysmith next to `openssl` on the same machine.
+//! Key and certificate generation speed: keysmith next to OpenSSL on the same machine.
 //!
-//! Run through `bench/keygen.sh`, which prints the machine first and adds the DH rows. By
-//! hand: `cargo bench --bench keygen -- [--runs N] [--cases a,b,...] [--keysmith PATH]`.
+//! Run through `bench/keygen.sh`, which builds `bench/openssl-inprocess.c` and prints the
+//! machine first. By hand: `cargo bench --bench keygen -- --openssl-inprocess PATH
+//! [--runs N] [--cases a,b,...] [--keysmith PATH] [--dh-runs N] [--dh-bits B]`.
 //!
-//! Every case is measured three ways, interleaved run by run (the order rotates) so that
-//! drift of the machine hits all three alike:
+//! Every case is measured four ways, interleaved run by run (the order rotates) so that
+//! drift of the machine hits all alike, as two like-for-like pairs:
 //! - keysmith in-process: the library calls a controller makes (`PrivateKey::generate`,
 //!   then `x509::issue` for the certificate cases) plus the PEM encoding, timed inside this
 //!   process: what the operator pays per key.
+//! - openssl in-process: the same with OpenSSL's libcrypto (`EVP_PKEY_Q_keygen`, then an
+//!   `X509` signed with SHA-256, plus PEM), timed inside `openssl-inprocess key <case>`
+//!   after one warm-up generation, as keysmith's in-process times are after the first.
 //! - keysmith process: this binary started as `keygen one <case>`, doing one generation and
 //!   writing the PEM to standard output, as `openssl genpkey` does: fork/exec, dynamic
-//!   loading and start-up included. **Its ratio to openssl is the like-for-like one.**
+//!   loading and start-up included.
 //! - openssl process: `openssl genpkey` / `openssl req -x509 -newkey ... -nodes`.
+//!
+//! DH parameters (`--dh-runs`): `keygen dh <bits>` (keysmith's generator) against
+//! `openssl-inprocess dh <bits>` (`BN_generate_prime_ex` as `openssl dhparam` calls it),
+//! with the time and the number of candidates tested of each run.
 //!
 //! Every output of every run is parsed back (key type and size, and for certificates that
 //! the certificate holds the key's public key); every process output and the first
 //! in-process output of each case are also read by `openssl pkey -noout` /
-//! `openssl x509 -noout`. A failed or wrong generation stops the benchmark. Key material is
-//! never printed; `keygen one` refuses to write it to a terminal.
+//! `openssl x509 -noout`, and DH output by `openssl dhparam -check`. A failed or wrong
+//! generation stops the benchmark. Key material is never printed; `keygen one` and
+//! `openssl-inprocess key` refuse to write it to a terminal.
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
@@ -198,6 +207,9 @@ fn openssl_args(case: Case, key_out: &Path) -> Vec<String> {
 enum Generator {
     /// keysmith's library, timed inside this process.
     InProcess,
+    /// OpenSSL's libcrypto timed inside a process (`openssl-inprocess key <case>`, built
+    /// from bench/openssl-inprocess.c), after a warm-up generation.
+    OpensslInProcess,
     /// `keygen one <case>`: a process doing one generation.
     KeysmithProcess,
     /// `openssl genpkey` / `openssl req`: a process doing one generation.
@@ -333,25 +345,42 @@ fn ms(value: f64) -> String {
 struct Measured {
     case: Case,
     in_process: Vec<Duration>,
+    openssl_in_process: Vec<Duration>,
     keysmith_process: Vec<Duration>,
     openssl_process: Vec<Duration>,
 }
 
+/// Splits the `ns <nanoseconds>` line that `openssl-inprocess` and `keygen dh` print first
+/// from the rest of their output.
+fn timed_output(program: &Path, out: &str) -> (Duration, String) {
+    let (first, rest) = out
+        .split_once('\n')
+        .unwrap_or_else(|| panic!("{}: no output", program.display()));
+    let ns = first
+        .strip_prefix("ns ")
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("{}: no time on the first line", program.display()));
+    (Duration::from_nanos(ns), rest.to_owned())
+}
+
 /// Measures one case `runs` times per generator after one untimed warm-up each.
-fn measure(case: Case, runs: usize, me: &Path, dir: &Path) -> Measured {
+fn measure(case: Case, runs: usize, me: &Path, openssl_inprocess: &Path, dir: &Path) -> Measured {
     let spec = spec(case.kind);
     let key_out = dir.join("openssl-key.pem");
     let openssl_args = openssl_args(case, &key_out);
     let one_args = vec!["one".to_owned(), case.name.to_owned()];
+    let inprocess_args = vec!["key".to_owned(), case.name.to_owned()];
     let openssl = PathBuf::from("openssl");
     let mut measured = Measured {
         case,
         in_process: Vec::with_capacity(runs),
+        openssl_in_process: Vec::with_capacity(runs),
         keysmith_process: Vec::with_capacity(runs),
         openssl_process: Vec::with_capacity(runs),
     };
     let order = [
         Generator::InProcess,
+        Generator::OpensslInProcess,
         Generator::KeysmithProcess,
         Generator::Openssl,
     ];
@@ -365,6 +394,10 @@ fn measure(case: Case, runs: usize, me: &Path, dir: &Path) -> Measured {
                     let start = Instant::now();
                     let pem = generate(case, &spec);
                     (start.elapsed(), pem)
+                }
+                Generator::OpensslInProcess => {
+                    let (_, out) = run_process(openssl_inprocess, &inprocess_args);
+                    timed_output(openssl_inprocess, &out)
                 }
                 Generator::KeysmithProcess => run_process(me, &one_args),
                 Generator::Openssl => {
@@ -386,12 +419,200 @@ fn measure(case: Case, runs: usize, me: &Path, dir: &Path) -> Measured {
             }
             match generator {
                 Generator::InProcess => measured.in_process.push(elapsed),
+                Generator::OpensslInProcess => measured.openssl_in_process.push(elapsed),
                 Generator::KeysmithProcess => measured.keysmith_process.push(elapsed),
                 Generator::Openssl => measured.openssl_process.push(elapsed),
             }
         }
     }
     measured
+}
+
+/// One generation of DH parameters: how long it took and how many candidates it tested.
+#[derive(Clone, Copy, Debug)]
+struct DhRun {
+    elapsed: Duration,
+    candidates: u64,
+}
+
+/// Runs `program args` (`keygen dh <bits>` or `openssl-inprocess dh <bits>`), checks its
+/// PEM with `openssl dhparam -check` and returns the time and candidates it reports.
+fn dh_run(program: &Path, args: &[String], bits: u32, dir: &Path) -> DhRun {
+    let (_, out) = run_process(program, args);
+    let (elapsed, rest) = timed_output(program, &out);
+    let (first, pem) = rest
+        .split_once('\n')
+        .unwrap_or_else(|| panic!("{}: no candidate count", program.display()));
+    let candidates = first
+        .strip_prefix("candidates ")
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("{}: no candidate count", program.display()));
+    let path = dir.join("dhparam.pem");
+    std::fs::write(&path, pem).expect("write temp file");
+    let check = Command::new("openssl")
+        .args(["dhparam", "-check", "-text", "-noout", "-in"])
+        .arg(&path)
+        .output()
+        .expect("openssl runs");
+    let report = String::from_utf8_lossy(&check.stdout).into_owned()
+        + &String::from_utf8_lossy(&check.stderr);
+    assert!(
+        check.status.success()
+            && report.contains("appear to be ok")
+            && report.contains(&format!("({bits} bit)")),
+        "{}: `openssl dhparam -check` rejects its {bits}-bit output: {report}",
+        program.display()
+    );
+    std::fs::remove_file(path).expect("remove temp file");
+    DhRun {
+        elapsed,
+        candidates,
+    }
+}
+
+/// Generates `runs` DH parameter sets of `bits` bits in-process with each generator,
+/// alternating which goes first; returns keysmith's runs and OpenSSL's.
+fn measure_dh(
+    bits: u32,
+    runs: usize,
+    me: &Path,
+    openssl_inprocess: &Path,
+    dir: &Path,
+) -> (Vec<DhRun>, Vec<DhRun>) {
+    let args = |first: &str| vec![first.to_owned(), bits.to_string()];
+    let (mut keysmith, mut openssl) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        for i in 0..2 {
+            if (run + i) % 2 == 0 {
+                keysmith.push(dh_run(me, &args("dh"), bits, dir));
+            } else {
+                openssl.push(dh_run(openssl_inprocess, &args("dh"), bits, dir));
+            }
+        }
+        eprintln!("keygen: DH {bits} run {} of {runs} done", run + 1);
+    }
+    (keysmith, openssl)
+}
+
+/// Seconds spent and candidates tested over all runs.
+fn dh_totals(runs: &[DhRun]) -> (f64, u64) {
+    let seconds = runs.iter().map(|r| r.elapsed.as_secs_f64()).sum();
+    (seconds, runs.iter().map(|r| r.candidates).sum())
+}
+
+/// The twin-prime constant C₂.
+const TWIN_PRIME_CONSTANT: f64 = 0.660_161_815_846_869_6;
+
+/// The odd primes below `limit`, in order.
+fn odd_primes(limit: usize) -> Vec<u64> {
+    let mut composite = vec![false; limit];
+    let mut primes = Vec::new();
+    for n in 3..limit {
+        if !composite[n] && n % 2 == 1 {
+            primes.push(n as u64);
+            for multiple in (n * n..limit).step_by(n) {
+                composite[multiple] = true;
+            }
+        }
+    }
+    primes
+}
+
+/// How many candidates a search tests per `bits`-bit safe prime p ≡ 23 (mod 24), on
+/// average, when its sieve strikes out p ≡ 0 or 1 modulo each of `sieve` (odd primes):
+/// the share of numbers ≡ 23 (mod 24) that survive the sieve, ∏(1 − 2/ℓ) over ℓ ≥ 5,
+/// over the share that are safe primes, 12·C₂ / ln²(2^bits) (half of all safe primes are
+/// ≡ 23 mod 24; their density is the Hardy–Littlewood conjecture for p and (p − 1)/2).
+fn expected_candidates(bits: u32, sieve: &[u64]) -> f64 {
+    let surviving: f64 = sieve
+        .iter()
+        .filter(|&&l| l >= 5)
+        .map(|&l| 1.0 - 2.0 / l as f64)
+        .product();
+    let log = f64::from(bits) * std::f64::consts::LN_2;
+    surviving * log * log / (12.0 * TWIN_PRIME_CONSTANT)
+}
+
+/// The odd primes OpenSSL 3's `BN_generate_prime_ex` sieves a `bits`-bit safe prime with
+/// (`primes[1]` up to `primes[n - 1]` of its table, n from its `calc_trial_divisions`).
+fn openssl_sieve(bits: u32) -> Vec<u64> {
+    let divisions = match bits {
+        0..=512 => 64,
+        513..=1024 => 128,
+        1025..=2048 => 384,
+        2049..=4096 => 1024,
+        _ => 2048,
+    };
+    let mut primes = odd_primes(20_000);
+    primes.truncate(divisions - 1);
+    primes
+}
+
+/// The DH table, Markdown.
+fn render_dh(bits: u32, keysmith: &[DhRun], openssl: &[DhRun]) -> String {
+    let mut out = String::new();
+    let keysmith_sieve = odd_primes(keysmith::material::dh::SIEVE_LIMIT as usize);
+    let openssl_sieve = openssl_sieve(bits);
+    let _ = writeln!(
+        out,
+        "{bits}-bit safe primes (p ≡ 23 mod 24, generator 2), both in-process: `keygen dh` \
+         (keysmith's generator) and `openssl-inprocess dh` (`BN_generate_prime_ex`, the search \
+         `openssl dhparam` runs), alternating; every output passed `openssl dhparam -check`. \
+         A candidate is a number past the sieve that gets a primality test. How many a prime \
+         takes is random, roughly geometric (its spread is as large as its mean), so a mean \
+         over a few runs is uncertain by about ±1/√runs; the cost of one candidate is steady. \
+         The expected number of candidates follows from the sieve (keysmith strikes out \
+         factors below {}, OpenSSL below {}), so \
+         expected time per prime = expected candidates × ms per candidate is the steady \
+         comparison.",
+        keysmith_sieve.last().map_or(0, |l| l + 1),
+        openssl_sieve.last().map_or(0, |l| l + 1),
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| generator | runs | seconds, median (min–max) | mean s | candidates tested | mean per prime | expected per prime | ms per candidate | expected s per prime |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let mut per_candidate = [0.0; 2];
+    let mut mean_seconds = [0.0; 2];
+    let mut expected_seconds = [0.0; 2];
+    let generators = [
+        ("keysmith", keysmith, &keysmith_sieve),
+        ("openssl", openssl, &openssl_sieve),
+    ];
+    for (i, (name, runs, sieve)) in generators.into_iter().enumerate() {
+        let times: Vec<Duration> = runs.iter().map(|r| r.elapsed).collect();
+        let stats = Stats::of(&times);
+        let (seconds, candidates) = dh_totals(runs);
+        let n = runs.len() as f64;
+        let expected = expected_candidates(bits, sieve);
+        per_candidate[i] = seconds * 1e3 / candidates.max(1) as f64;
+        mean_seconds[i] = seconds / n;
+        expected_seconds[i] = expected * per_candidate[i] / 1e3;
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {:.1} ({:.1}–{:.1}) | {:.1} | {candidates} | {:.0} | {expected:.0} | {:.2} | {:.1} |",
+            runs.len(),
+            stats.median / 1e3,
+            stats.min / 1e3,
+            stats.max / 1e3,
+            mean_seconds[i],
+            candidates as f64 / n,
+            per_candidate[i],
+            expected_seconds[i],
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "keysmith/openssl: {:.2} per candidate, {:.2} in expected time per prime, {:.2} in \
+         measured mean time per prime.",
+        per_candidate[0] / per_candidate[1],
+        expected_seconds[0] / expected_seconds[1],
+        mean_seconds[0] / mean_seconds[1],
+    );
+    out
 }
 
 /// Process start-up alone: `keygen noop`, `keygen rand`, `keysmith --version`,
@@ -441,34 +662,41 @@ fn render(measured: &[Measured], runs: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Milliseconds, median (min–max) of {runs} runs each; ratios are of medians. \
-         Like-for-like: keysmith process / openssl process."
+        "Milliseconds, median (min–max) of {runs} runs each; ratios are of medians. Two \
+         like-for-like ratios: in-process (keysmith's library calls against OpenSSL's \
+         libcrypto calls, each in a running process after a warm-up: what a long-running \
+         operator pays per key) and process (one process per generation, start-up included, \
+         as `openssl genpkey` runs)."
     );
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| case | keysmith in-process | keysmith process | openssl process | in-process / openssl | process / openssl (like-for-like) | ≤ {TARGET_RATIO}× |"
+        "| case | keysmith in-process | openssl in-process | ratio | ≤ {TARGET_RATIO}× | keysmith process | openssl process | ratio | ≤ {TARGET_RATIO}× |"
     );
-    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|:-:|");
+    let _ = writeln!(out, "|---|--:|--:|--:|:-:|--:|--:|--:|:-:|");
+    let verdict = |ratio: f64| {
+        if ratio <= TARGET_RATIO {
+            "yes"
+        } else {
+            "**no**"
+        }
+    };
     for m in measured {
         let inp = Stats::of(&m.in_process);
+        let oinp = Stats::of(&m.openssl_in_process);
         let kp = Stats::of(&m.keysmith_process);
         let op = Stats::of(&m.openssl_process);
-        let like = kp.median / op.median;
+        let (in_ratio, process_ratio) = (inp.median / oinp.median, kp.median / op.median);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {:.2} | {:.2} | {} |",
+            "| {} | {} | {} | {in_ratio:.2} | {} | {} | {} | {process_ratio:.2} | {} |",
             m.case.label,
             inp.cell(),
+            oinp.cell(),
+            verdict(in_ratio),
             kp.cell(),
             op.cell(),
-            inp.median / op.median,
-            like,
-            if like <= TARGET_RATIO {
-                "yes"
-            } else {
-                "**no**"
-            }
+            verdict(process_ratio),
         );
     }
     out
@@ -494,6 +722,9 @@ struct Options {
     runs: usize,
     cases: Vec<Case>,
     keysmith: Option<PathBuf>,
+    openssl_inprocess: PathBuf,
+    dh_runs: usize,
+    dh_bits: u32,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -501,6 +732,9 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         runs: 15,
         cases: CASES.to_vec(),
         keysmith: None,
+        openssl_inprocess: PathBuf::new(),
+        dh_runs: 0,
+        dh_bits: 2048,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -526,8 +760,18 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                     .collect::<Result<_, _>>()?;
             }
             "--keysmith" => options.keysmith = Some(PathBuf::from(value()?)),
+            "--openssl-inprocess" => options.openssl_inprocess = PathBuf::from(value()?),
+            "--dh-runs" => {
+                options.dh_runs = value()?.parse().map_err(|_| "--dh-runs must be a number")?;
+            }
+            "--dh-bits" => {
+                options.dh_bits = value()?.parse().map_err(|_| "--dh-bits must be a number")?;
+            }
             other => return Err(format!("unknown argument {other}")),
         }
+    }
+    if options.openssl_inprocess.as_os_str().is_empty() {
+        return Err("--openssl-inprocess PATH is needed (bench/keygen.sh builds it)".to_owned());
     }
     Ok(options)
 }
@@ -568,13 +812,34 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Some("dh") => {
+            let Some(bits) = args.get(1).and_then(|b| b.parse::<u32>().ok()) else {
+                eprintln!("usage: keygen dh <bits>");
+                return ExitCode::FAILURE;
+            };
+            let progress = keysmith::material::progress::Progress::default();
+            let start = Instant::now();
+            return match keysmith::material::dh::generate(bits, &progress) {
+                Ok(pem) => {
+                    let ns = start.elapsed().as_nanos();
+                    print!("ns {ns}\ncandidates {}\n{pem}", progress.steps());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("keygen dh: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         _ => {}
     }
     let options = match parse_options(&args) {
         Ok(options) => options,
         Err(e) => {
             eprintln!("keygen: {e}");
-            eprintln!("usage: keygen [--runs N] [--cases a,b,...] [--keysmith PATH]");
+            eprintln!(
+                "usage: keygen --openssl-inprocess PATH [--runs N] [--cases a,b,...] [--keysmith PATH] [--dh-runs N] [--dh-bits B]"
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -583,7 +848,13 @@ fn main() -> ExitCode {
     let mut measured = Vec::new();
     for case in &options.cases {
         let start = Instant::now();
-        measured.push(measure(*case, options.runs, &me, dir.path()));
+        measured.push(measure(
+            *case,
+            options.runs,
+            &me,
+            &options.openssl_inprocess,
+            dir.path(),
+        ));
         eprintln!(
             "keygen: {} done in {:.1} s",
             case.label,
@@ -591,7 +862,16 @@ fn main() -> ExitCode {
         );
     }
     let startup = measure_startup(options.runs, &me, options.keysmith.as_deref());
+    let dh = (options.dh_runs > 0).then(|| {
+        let (bits, runs) = (options.dh_bits, options.dh_runs);
+        let inprocess = &options.openssl_inprocess;
+        (bits, measure_dh(bits, runs, &me, inprocess, dir.path()))
+    });
     println!("{}", render(&measured, options.runs));
     print!("{}", render_startup(&startup, options.runs));
+    if let Some((bits, (keysmith, openssl))) = dh {
+        println!("\n### DH parameters ({bits} bits)\n");
+        print!("{}", render_dh(bits, &keysmith, &openssl));
+    }
     ExitCode::SUCCESS
 }
