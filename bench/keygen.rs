@@ -561,12 +561,12 @@ fn render_dh(bits: u32, keysmith: &[DhRun], openssl: &[DhRun]) -> String {
          A candidate is a number past the sieve that gets a primality test. How many a prime \
          takes is random, roughly geometric (its spread is as large as its mean), so a mean \
          over a few runs is uncertain by about ±1/√runs; the cost of one candidate is steady. \
-         The expected number of candidates follows from the sieve (keysmith strikes out \
-         factors below {}, OpenSSL below {}), so \
-         expected time per prime = expected candidates × ms per candidate is the steady \
-         comparison.",
-        keysmith_sieve.last().map_or(0, |l| l + 1),
-        openssl_sieve.last().map_or(0, |l| l + 1),
+         The expected number of candidates follows from the sieve (keysmith strikes out p \
+         and q with a prime factor up to {}, OpenSSL up to {}; the ratio of the two \
+         expectations depends on the sieves alone), so expected time per prime = expected \
+         candidates × ms per candidate is the steady comparison.",
+        keysmith_sieve.last().copied().unwrap_or(0),
+        openssl_sieve.last().copied().unwrap_or(0),
     );
     let _ = writeln!(out);
     let _ = writeln!(
