@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
 use keysmith::api::CertificateKeyPair;
 use keysmith::api::common::{ConditionStatus, reason};
@@ -759,4 +759,75 @@ async fn an_issuer_chain_that_loops_back_is_refused() {
         "no re-issue chain growth"
     );
     let _ = before;
+}
+
+#[tokio::test]
+async fn a_lost_status_is_reported_again_without_new_material() {
+    // As if the operator had been killed between its Secret write and its status write:
+    // the Secrets are there, the status is not. The next reconcile must find the material
+    // (a guess that the target is absent runs into AlreadyExists and reads it), never make
+    // new material, and never touch a stored non-exportable key.
+    let (cp, client, ns, _operator) = setup("ckp-lost-status").await;
+    let manifests = [
+        ckp_yaml("open", "commonName: open.example.com"),
+        ckp_yaml(
+            "sealed",
+            "commonName: sealed.example.com\nprivateKeyExport: Denied",
+        ),
+    ];
+    apply(cp, &ns, &manifests.join("---\n")).await;
+    let api = Api::<CertificateKeyPair>::namespaced(client.clone(), &ns);
+    for name in ["open", "sealed"] {
+        let before: CertificateKeyPair = wait::ready(&client, &ns, name).await;
+        let key_secret = format!("keysmith-key-{}", before.uid().expect("uid"));
+        let target_before = wait::secret_data(&client, &ns, name).await;
+        let stored_before = Api::<Secret>::namespaced(client.clone(), &ns)
+            .get_opt(&key_secret)
+            .await
+            .expect("get");
+        assert_eq!(
+            stored_before.is_some(),
+            name == "sealed",
+            "{name}: key store"
+        );
+
+        api.patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": null})),
+        )
+        .await
+        .expect("status removed");
+        // A status change alone starts no reconcile; an annotation does.
+        let poke =
+            serde_json::json!({"metadata": {"annotations": {"test.keysmith.dev/poke": "1"}}});
+        api.patch(name, &PatchParams::default(), &Patch::Merge(poke))
+            .await
+            .expect("annotated");
+        let after: CertificateKeyPair = wait::ready(&client, &ns, name).await;
+
+        let fingerprint =
+            |c: &CertificateKeyPair| c.status.as_ref().and_then(|s| s.common.fingerprint.clone());
+        let revision = |c: &CertificateKeyPair| c.status.as_ref().and_then(|s| s.common.revision);
+        assert_eq!(
+            fingerprint(&after),
+            fingerprint(&before),
+            "{name}: fingerprint"
+        );
+        assert_eq!(revision(&after), Some(1), "{name}: revision");
+        assert_eq!(
+            wait::secret_data(&client, &ns, name).await,
+            target_before,
+            "{name}: target Secret"
+        );
+        let stored_after = Api::<Secret>::namespaced(client.clone(), &ns)
+            .get_opt(&key_secret)
+            .await
+            .expect("get");
+        assert_eq!(
+            stored_after.map(|s| s.data),
+            stored_before.map(|s| s.data),
+            "{name}: stored key"
+        );
+    }
 }

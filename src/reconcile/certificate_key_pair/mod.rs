@@ -107,7 +107,11 @@ async fn reconcile_material(
 ) -> Result<(Outcome, Option<TlsMaterial>), Error> {
     let namespace = namespace(ckp);
     let secret_name = target_secret_name(ckp);
-    let quick = key_kind(ckp).is_ok_and(KeyKind::is_quick);
+    // A non-exportable key is stored (server-side applied) before the target Secret is
+    // written: a wrong guess that the target is absent would replace that key before the
+    // create failed, so those always read the target first.
+    let quick = matches!(key_export(ckp), KeyExport::Included)
+        && key_kind(ckp).is_ok_and(KeyKind::is_quick);
     let (existing, _) = read_target_secret(ctx, ckp, quick).await?;
     let ownership = Ownership::of(existing, &ckp.uid().unwrap_or_default());
     let key_namespace = ctx.settings.key_namespace.as_str();
