@@ -237,7 +237,7 @@ async fn operate<F, Fut>(
             stopped(),
         ),
     );
-    let pruning = prune_metrics(probes.metrics.clone(), stores.clone(), stopped());
+    let pruning = prune_deleted(ctx.clone(), stores.clone(), stopped());
     let orphans = cancel_orphaned_tasks(ctx.clone(), stores.clone(), stopped());
     let readiness = {
         let probes = probes.clone();
@@ -777,6 +777,24 @@ struct Stores {
     key_managers: Store<KeyManager>,
 }
 
+impl Stores {
+    /// The uids of every cached resource of every kind.
+    fn uids(&self) -> std::collections::HashSet<String> {
+        fn of<K>(store: &Store<K>) -> impl Iterator<Item = String>
+        where
+            K: kube::Resource<DynamicType = ()> + Clone + 'static,
+        {
+            store.state().into_iter().filter_map(|o| o.uid())
+        }
+        of(&self.certificates)
+            .chain(of(&self.ssh_keys))
+            .chain(of(&self.keyring))
+            .chain(of(&self.kms_keys))
+            .chain(of(&self.key_managers))
+            .collect()
+    }
+}
+
 fn cached<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<Arc<K>>
 where
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
@@ -784,16 +802,18 @@ where
     store.get(&ObjectRef::new(name).within(namespace))
 }
 
-/// Drops the per-object series of resources that are no longer in the controllers' caches
-/// (a deleted resource is never reconciled again, so nothing else would remove them).
-async fn prune_metrics(
-    metrics: Arc<Metrics>,
+/// Drops what is kept per resource for resources that are no longer in the controllers'
+/// caches: their metric series and their written-status memory (a deleted resource is never
+/// reconciled again, so nothing else would remove them).
+async fn prune_deleted(
+    ctx: Arc<Context>,
     stores: Stores,
     stopped: impl std::future::Future<Output = ()>,
 ) {
     let pruning = async {
         loop {
             tokio::time::sleep(PRUNE_INTERVAL).await;
+            let metrics = &ctx.metrics;
             metrics.prune(ckp::KIND, |o| {
                 cached(&stores.certificates, &o.namespace, &o.name).is_some()
             });
@@ -806,6 +826,8 @@ async fn prune_metrics(
             metrics.prune(kms::KIND, |o| {
                 cached(&stores.kms_keys, &o.namespace, &o.name).is_some()
             });
+            let live = stores.uids();
+            ctx.written_statuses.retain(|uid| live.contains(uid));
         }
     };
     tokio::select! {

@@ -491,8 +491,9 @@ pub async fn read_target_secret<K: KeysmithResource>(
 /// caught up wrote the Secret itself), and it does not ask to adopt an existing Secret.
 fn is_new<K: KeysmithResource>(ctx: &super::context::Context, object: &K) -> bool {
     let uid = kube::ResourceExt::uid(object).unwrap_or_default();
+    let version = kube::ResourceExt::resource_version(object).unwrap_or_default();
     object.status().is_none()
-        && !ctx.written_statuses.pending_for(&uid)
+        && !ctx.written_statuses.pending_for(&uid, &version)
         && object.target().existing_secret != ExistingSecretPolicy::Adopt
 }
 
@@ -562,8 +563,7 @@ pub async fn write_target<K: KeysmithResource>(
     }
     let api = Api::<Secret>::namespaced(ctx.client.clone(), &desired.namespace);
     let qualified = format!("{}/{}", desired.namespace, desired.name);
-    let echoes = &ctx.secret_echoes;
-    echoes.writing(&desired.namespace, &desired.name);
+    let in_flight = ctx.secret_echoes.writing(&desired.namespace, &desired.name);
     match write(&api, &desired, existing).await {
         Ok(written) => {
             let owner = kube::ResourceExt::name_any(object);
@@ -572,11 +572,11 @@ pub async fn write_target<K: KeysmithResource>(
                 namespace: &desired.namespace,
                 name: &owner,
             };
-            echoes.wrote(&written, writer);
+            in_flight.wrote(&written, writer);
             Ok(())
         }
         Err(source) => {
-            echoes.failed(&desired.namespace, &desired.name);
+            drop(in_flight);
             let error = super::error::Error::WriteSecret {
                 secret: qualified.clone(),
                 source,

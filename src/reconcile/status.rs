@@ -106,11 +106,20 @@ impl WrittenStatuses {
         }
     }
 
-    /// Whether a status of resource `uid` was written that its cached version may not show
-    /// yet.
-    pub fn pending_for(&self, uid: &str) -> bool {
+    /// Whether a status of resource `uid` was written over the version `resource_version`
+    /// that the cache still shows: the status is written, the cache does not show it yet.
+    pub fn pending_for(&self, uid: &str, resource_version: &str) -> bool {
         let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
-        written.contains_key(uid)
+        written
+            .get(uid)
+            .is_some_and(|(seen, _)| seen == resource_version)
+    }
+
+    /// Forgets the statuses of every resource whose uid `live` rejects (deleted resources:
+    /// nothing else would remove their entries).
+    pub fn retain(&self, mut live: impl FnMut(&str) -> bool) {
+        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        written.retain(|uid, _| live(uid));
     }
 
     /// Notes that `desired` (hashed) was written over version `resource_version` of `uid`.
@@ -271,9 +280,17 @@ mod tests {
             written.written.lock().expect("lock").is_empty(),
             "and the entry is forgotten"
         );
-        assert!(!written.pending_for("uid"));
+        assert!(!written.pending_for("uid", "2"));
         written.record("uid", "2", 7);
-        assert!(written.pending_for("uid"));
-        assert!(!written.pending_for("other"));
+        assert!(
+            written.pending_for("uid", "2"),
+            "the cache still shows version 2"
+        );
+        assert!(!written.pending_for("uid", "3"), "the cache moved on");
+        assert!(!written.pending_for("other", "2"));
+        written.record("other", "5", 1);
+        written.retain(|uid| uid == "other");
+        assert!(!written.pending_for("uid", "2"), "forgotten");
+        assert!(written.pending_for("other", "5"), "kept");
     }
 }
