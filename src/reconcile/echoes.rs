@@ -12,8 +12,9 @@
 //! events that arrive meanwhile are held back (their versions noted) and judged when the
 //! response comes: if they were all the written version, they were the echo; if one was
 //! another version (someone changed the Secret right after the write), the owner is
-//! reconciled again through [`SecretEchoes::changed_meanwhile`]. A write that fails
-//! settles nothing: its reconcile is retried and reads the Secret anyway.
+//! reconciled again through [`SecretEchoes::changed_meanwhile`]. A write that fails (or
+//! whose future is dropped) settles nothing and is forgotten: its reconcile is retried and
+//! reads the Secret anyway.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -50,38 +51,59 @@ pub struct Writer<'a> {
     pub name: &'a str,
 }
 
-impl SecretEchoes {
-    /// Marks Secret `namespace/name` as being written by keysmith, right before the request.
-    pub fn writing(&self, namespace: &str, name: &str) {
-        self.lock()
-            .insert(format!("{namespace}/{name}"), Pending::InFlight(Vec::new()));
-    }
+/// A write of a Secret that is out: settled by [`InFlight::wrote`]; dropped unsettled (the
+/// write failed, or its future was dropped), it forgets the write, so that no later event
+/// of the Secret is held back for a response that never comes. A failed write's reconcile
+/// is retried and reads the Secret anyway.
+#[must_use = "a write in flight is settled by `wrote` or forgotten when dropped"]
+pub struct InFlight<'a> {
+    echoes: &'a SecretEchoes,
+    key: String,
+    settled: bool,
+}
 
-    /// Settles the write of `secret` (as the API server returned it) by `writer`: its echo
-    /// is expected, or was already seen; if another version of the Secret was seen during
-    /// the write, `writer` is reconciled again.
-    pub fn wrote<S: ResourceExt>(&self, secret: &S, writer: Writer<'_>) {
-        let key = key_of(secret);
+impl InFlight<'_> {
+    /// Settles the write with `secret` as the API server returned it, by `writer`: its
+    /// echo is expected, or was already seen; if another version of the Secret was seen
+    /// during the write, `writer` is reconciled again.
+    pub fn wrote<S: ResourceExt>(mut self, secret: &S, writer: Writer<'_>) {
+        self.settled = true;
         let version = secret.resource_version().unwrap_or_default();
-        let mut pending = self.lock();
-        let seen = match pending.remove(&key) {
+        let mut pending = self.echoes.lock();
+        let seen = match pending.remove(&self.key) {
             Some(Pending::InFlight(seen)) => seen,
             Some(Pending::Written(_)) | None => Vec::new(),
         };
         if seen.is_empty() {
-            pending.insert(key, Pending::Written(version));
+            pending.insert(std::mem::take(&mut self.key), Pending::Written(version));
             return;
         }
         drop(pending);
         if seen.iter().any(|v| *v != version) {
-            self.wake(writer);
+            self.echoes.wake(writer);
         }
     }
+}
 
-    /// Forgets the write of Secret `namespace/name`, which failed (its reconcile is retried
-    /// and reads the Secret).
-    pub fn failed(&self, namespace: &str, name: &str) {
-        self.lock().remove(&format!("{namespace}/{name}"));
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.echoes.lock().remove(&self.key);
+        }
+    }
+}
+
+impl SecretEchoes {
+    /// Marks Secret `namespace/name` as being written by keysmith, right before the request.
+    pub fn writing(&self, namespace: &str, name: &str) -> InFlight<'_> {
+        let key = format!("{namespace}/{name}");
+        self.lock()
+            .insert(key.clone(), Pending::InFlight(Vec::new()));
+        InFlight {
+            echoes: self,
+            key,
+            settled: false,
+        }
     }
 
     /// Whether `secret` (a watch event's object) is keysmith's own write coming back (or

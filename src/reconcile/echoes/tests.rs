@@ -34,8 +34,9 @@ fn woken(stream: &mut futures::channel::mpsc::UnboundedReceiver<(String, String)
 #[test]
 fn the_written_version_is_an_echo_once() {
     let echoes = SecretEchoes::default();
-    echoes.writing("a", "tls");
-    echoes.wrote(&secret("a", "tls", "100"), WRITER);
+    echoes
+        .writing("a", "tls")
+        .wrote(&secret("a", "tls", "100"), WRITER);
     assert!(echoes.is_own_echo(&secret("a", "tls", "100")));
     assert!(!echoes.is_own_echo(&secret("a", "tls", "100")));
     assert!(echoes.is_empty());
@@ -44,8 +45,9 @@ fn the_written_version_is_an_echo_once() {
 #[test]
 fn another_version_or_secret_is_not_an_echo() {
     let echoes = SecretEchoes::default();
-    echoes.writing("a", "tls");
-    echoes.wrote(&secret("a", "tls", "100"), WRITER);
+    echoes
+        .writing("a", "tls")
+        .wrote(&secret("a", "tls", "100"), WRITER);
     assert!(!echoes.is_own_echo(&secret("b", "tls", "100")));
     assert!(!echoes.is_own_echo(&secret("a", "other", "100")));
     assert_eq!(echoes.len(), 1);
@@ -58,10 +60,12 @@ fn another_version_or_secret_is_not_an_echo() {
 #[test]
 fn the_latest_write_is_the_one_expected() {
     let echoes = SecretEchoes::default();
-    echoes.writing("a", "tls");
-    echoes.wrote(&secret("a", "tls", "100"), WRITER);
-    echoes.writing("a", "tls");
-    echoes.wrote(&secret("a", "tls", "105"), WRITER);
+    echoes
+        .writing("a", "tls")
+        .wrote(&secret("a", "tls", "100"), WRITER);
+    echoes
+        .writing("a", "tls")
+        .wrote(&secret("a", "tls", "105"), WRITER);
     assert!(echoes.is_own_echo(&secret("a", "tls", "105")));
 }
 
@@ -69,9 +73,9 @@ fn the_latest_write_is_the_one_expected() {
 fn an_echo_that_beats_the_response_is_held_and_then_dropped() {
     let echoes = SecretEchoes::default();
     let mut wakeups = echoes.changed_meanwhile("CertificateKeyPair");
-    echoes.writing("a", "tls");
+    let write = echoes.writing("a", "tls");
     assert!(echoes.is_own_echo(&secret("a", "tls", "100")), "held back");
-    echoes.wrote(&secret("a", "tls", "100"), WRITER);
+    write.wrote(&secret("a", "tls", "100"), WRITER);
     assert!(woken(&mut wakeups).is_empty(), "it was the echo");
     assert!(echoes.is_empty(), "settled");
     assert!(
@@ -85,21 +89,21 @@ fn another_change_during_the_write_reconciles_the_writer_again() {
     let echoes = SecretEchoes::default();
     let mut wakeups = echoes.changed_meanwhile("CertificateKeyPair");
     let mut others = echoes.changed_meanwhile("SshKey");
-    echoes.writing("a", "tls");
+    let write = echoes.writing("a", "tls");
     assert!(echoes.is_own_echo(&secret("a", "tls", "100")));
     assert!(echoes.is_own_echo(&secret("a", "tls", "101")));
-    echoes.wrote(&secret("a", "tls", "100"), WRITER);
+    write.wrote(&secret("a", "tls", "100"), WRITER);
     assert_eq!(woken(&mut wakeups), ["a/web"]);
     assert!(woken(&mut others).is_empty(), "only the writer's kind");
     assert!(echoes.is_empty());
 }
 
 #[test]
-fn a_failed_write_settles_nothing() {
+fn a_failed_or_abandoned_write_settles_nothing_and_holds_nothing_back() {
     let echoes = SecretEchoes::default();
-    echoes.writing("a", "tls");
+    let write = echoes.writing("a", "tls");
     assert!(echoes.is_own_echo(&secret("a", "tls", "100")));
-    echoes.failed("a", "tls");
+    drop(write);
     assert!(echoes.is_empty());
     assert!(!echoes.is_own_echo(&secret("a", "tls", "101")));
 }
