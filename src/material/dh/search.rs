@@ -104,7 +104,10 @@ pub(super) fn small_primes(limit: u32) -> Vec<u32> {
         if n >= 5 {
             primes.push(n as u32);
         }
-        for multiple in (n * n..limit).step_by(n) {
+        let Some(square) = n.checked_mul(n) else {
+            continue;
+        };
+        for multiple in (square..limit).step_by(n) {
             composite[multiple] = true;
         }
     }
