@@ -183,8 +183,8 @@ fn bit_length(be: &[u8]) -> u32 {
 /// 4096) with p ≡ 23 (mod 24), so that 2 generates the subgroup of prime order q (as in
 /// RFC 7919 and `openssl dhparam`), and returns it with generator 2 as PKCS#3 PEM.
 ///
-/// Slow (seconds to minutes): call it on a blocking thread. Each candidate tested (see
-/// [`search`]) is a step of `progress`; cancellation is checked before each, so a cancelled
+/// Slow (seconds to minutes): call it on a blocking thread. Each candidate tested (see the
+/// `search` module) is a step of `progress`; cancellation is checked before each, so a cancelled
 /// generation returns an error promptly.
 pub fn generate(bits: u32, progress: &Progress) -> Result<String, MaterialError> {
     let prime = match bits {

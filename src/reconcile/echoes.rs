@@ -19,8 +19,10 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures::channel::mpsc::UnboundedReceiver;
 use kube::ResourceExt;
+
+use super::wakeups::Wakeups;
 
 /// What is known of keysmith's latest write of one Secret.
 #[derive(Debug)]
@@ -36,8 +38,8 @@ enum Pending {
 pub struct SecretEchoes {
     /// `namespace/name` → the state of keysmith's latest write.
     pending: Mutex<HashMap<String, Pending>>,
-    /// Per kind, where to send the owners of Secrets changed by others during a write.
-    wakeups: Mutex<HashMap<&'static str, UnboundedSender<(String, String)>>>,
+    /// Per kind, the owners of Secrets changed by others during a write.
+    wakeups: Wakeups,
 }
 
 /// The resource a written Secret belongs to.
@@ -80,7 +82,10 @@ impl InFlight<'_> {
         }
         drop(pending);
         if seen.iter().any(|v| *v != version) {
-            self.echoes.wake(writer);
+            let echoes = self.echoes;
+            echoes
+                .wakeups
+                .wake(writer.kind, writer.namespace, writer.name);
         }
     }
 }
@@ -130,9 +135,7 @@ impl SecretEchoes {
     /// The `(namespace, name)` of every resource of `kind` whose Secret someone else changed
     /// while keysmith was writing it: the controller reconciles it again.
     pub fn changed_meanwhile(&self, kind: &'static str) -> UnboundedReceiver<(String, String)> {
-        let (sender, receiver) = unbounded();
-        lock(&self.wakeups).insert(kind, sender);
-        receiver
+        self.wakeups.receiver(kind)
     }
 
     /// How many writes are out or wait for their echo.
@@ -145,20 +148,9 @@ impl SecretEchoes {
         self.lock().is_empty()
     }
 
-    fn wake(&self, writer: Writer<'_>) {
-        if let Some(sender) = lock(&self.wakeups).get(writer.kind) {
-            // A closed receiver means the controller is gone: nothing to wake.
-            let _ = sender.unbounded_send((writer.namespace.to_owned(), writer.name.to_owned()));
-        }
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
-        lock(&self.pending)
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn key_of<S: ResourceExt>(secret: &S) -> String {

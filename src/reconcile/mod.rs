@@ -20,4 +20,5 @@ pub mod secret;
 pub mod slow;
 pub mod ssh_key;
 pub mod status;
+pub mod wakeups;
 pub mod watch_merge;

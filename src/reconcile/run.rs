@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
+use futures::channel::mpsc::UnboundedReceiver;
 use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
@@ -35,7 +36,7 @@ use super::leader::{self, LeaderElection, LeaderError};
 use super::namespaces::WatchedNamespaces;
 use super::outcome::{error_policy, reconcile};
 use super::secret::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION};
-use super::slow::{SlowTasks, TaskOwner};
+use super::slow::TaskOwner;
 use super::ssh_key as ssh;
 use super::watch_merge;
 
@@ -366,9 +367,9 @@ fn certificate_key_pair_controller(
             owned_secrets(client, namespaces),
             changed_by_others(&ctx.secret_echoes, ckp::KIND),
         )
-        .reconcile_on(changed_during_writes(&ctx.secret_echoes, ckp::KIND))
+        .reconcile_on(woken(ctx.secret_echoes.changed_meanwhile(ckp::KIND)))
         .watches_stream(issuers, move |ca| signed_by(&dependents_store, &ca))
-        .reconcile_on(finished_tasks(&ctx.slow, ckp::KIND));
+        .reconcile_on(woken(ctx.slow.finished(ckp::KIND)));
     (controller, store)
 }
 
@@ -389,7 +390,7 @@ fn ssh_key_controller(
             owned_secrets(client, namespaces),
             changed_by_others(&ctx.secret_echoes, ssh::KIND),
         )
-        .reconcile_on(changed_during_writes(&ctx.secret_echoes, ssh::KIND))
+        .reconcile_on(woken(ctx.secret_echoes.changed_meanwhile(ssh::KIND)))
         .watches_stream(authorities, move |ca| certified_by(&dependents_store, &ca));
     (controller, store)
 }
@@ -407,7 +408,7 @@ fn keyring_secret_controller(
     let (primary, store) = primary::<KeyringSecret>(client, namespaces);
     let references = watch_objects::<KeyringSecret>(client, namespaces);
     let issuers = watch_objects::<CertificateKeyPair>(client, namespaces);
-    let finished = finished_tasks(&ctx.slow, krs::KIND);
+    let finished = woken(ctx.slow.finished(krs::KIND));
     let (dependents, signed) = (store.clone(), store.clone());
     let default_issuer = config.settings.default_issuer.clone();
     let controller = Controller::for_stream(primary, store.clone())
@@ -416,7 +417,7 @@ fn keyring_secret_controller(
             owned_secrets(client, namespaces),
             changed_by_others(&ctx.secret_echoes, krs::KIND),
         )
-        .reconcile_on(changed_during_writes(&ctx.secret_echoes, krs::KIND))
+        .reconcile_on(woken(ctx.secret_echoes.changed_meanwhile(krs::KIND)))
         .watches_stream(references, move |pkey| referring_to(&dependents, &pkey))
         .watches_stream(issuers, move |ca| {
             keyring_signed_by(&signed, &ca, default_issuer.as_ref())
@@ -425,29 +426,16 @@ fn keyring_secret_controller(
     (controller, store)
 }
 
-/// The resources of `kind` whose slow generation finished.
-fn finished_tasks<K>(
-    slow: &SlowTasks,
-    kind: &'static str,
+/// The resources a wake-up channel (`wakeups`) names, for a controller's `reconcile_on`:
+/// those whose slow generation finished ([`super::slow::SlowTasks::finished`]), those whose Secret
+/// someone changed while keysmith wrote it ([`SecretEchoes::changed_meanwhile`]).
+fn woken<K>(
+    resources: UnboundedReceiver<(String, String)>,
 ) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
 where
     K: kube::Resource<DynamicType = ()> + 'static,
 {
-    slow.finished(kind)
-        .map(|(namespace, name)| ObjectRef::new(&name).within(&namespace))
-}
-
-/// The resources of `kind` whose Secret someone else changed while keysmith wrote it.
-fn changed_during_writes<K>(
-    echoes: &SecretEchoes,
-    kind: &'static str,
-) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
-where
-    K: kube::Resource<DynamicType = ()> + 'static,
-{
-    echoes
-        .changed_meanwhile(kind)
-        .map(|(namespace, name)| ObjectRef::new(&name).within(&namespace))
+    resources.map(|(namespace, name)| ObjectRef::new(&name).within(&namespace))
 }
 
 /// The cert_single and cert_chain KeyringSecrets that refer to `pkey`.
@@ -517,7 +505,7 @@ fn kms_auth_key_controller(
             owned_secrets(client, namespaces),
             changed_by_others(&ctx.secret_echoes, kms::KIND),
         )
-        .reconcile_on(changed_during_writes(&ctx.secret_echoes, kms::KIND))
+        .reconcile_on(woken(ctx.secret_echoes.changed_meanwhile(kms::KIND)))
         .watches_stream(managers, move |manager| {
             keys_of(&by_manager, &manager.namespace(), &manager.name_any())
         })

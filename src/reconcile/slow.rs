@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures::channel::mpsc::UnboundedReceiver;
 use tokio::sync::Semaphore;
 
 use crate::material::MaterialError;
@@ -23,6 +23,7 @@ use crate::metrics::GenerateLabels;
 use super::context::Context;
 use super::outcome::task_owner;
 use super::resource::KeysmithResource;
+use super::wakeups::Wakeups;
 
 /// The resource a task generates for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -71,7 +72,7 @@ pub struct SlowTasks {
     permits: Arc<Semaphore>,
     slots: usize,
     timeout: Duration,
-    wakeups: Mutex<HashMap<&'static str, UnboundedSender<(String, String)>>>,
+    wakeups: Wakeups,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -147,7 +148,7 @@ impl SlowTasks {
             permits: Arc::new(Semaphore::new(slots)),
             slots,
             timeout,
-            wakeups: Mutex::new(HashMap::new()),
+            wakeups: Wakeups::default(),
             closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -160,9 +161,7 @@ impl SlowTasks {
     /// The `(namespace, name)` of every resource of `kind` whose task finished: the
     /// controller reconciles it again to collect the result.
     pub fn finished(&self, kind: &'static str) -> UnboundedReceiver<(String, String)> {
-        let (sender, receiver) = unbounded();
-        lock(&self.wakeups).insert(kind, sender);
-        receiver
+        self.wakeups.receiver(kind)
     }
 
     /// The result of `job` for `owner` (uid `uid`) if it finished, else its progress. The
@@ -247,7 +246,7 @@ impl SlowTasks {
         let progress = Arc::new(Progress::default());
         let state = Arc::new(Mutex::new(State::Queued));
         let permits = self.permits.clone();
-        let wakeup = lock(&self.wakeups).get(owner.kind).cloned();
+        let wakeup = self.wakeups.sender(owner.kind);
         let (task_progress, task_state) = (progress.clone(), state.clone());
         tracing::info!(kind = owner.kind, namespace = %owner.namespace, name = %owner.name, %job, "slow generation queued");
         tokio::spawn(async move {
