@@ -5,7 +5,7 @@
 //! issuance it is one of three sequential requests. When making the material costs less
 //! than that round trip (no RSA prime search, no bcrypt) and the resource does not ask to
 //! adopt an existing Secret, the reconcile guesses the Secret absent and creates it
-//! straight away (`secret::read_target_secret` decides). If one is there after all (a
+//! straight away (`secret::read_target` decides). If one is there after all (a
 //! foreign one, another resource's, an operator killed between the Secret and the status),
 //! the create fails with AlreadyExists, the guess is refuted here, and the reconcile runs
 //! again at once, reading the Secret: nothing is overwritten, the material made for the

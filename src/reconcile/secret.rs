@@ -456,23 +456,11 @@ pub async fn read_target<K: KeysmithResource>(
     object: &K,
     quick: bool,
 ) -> Result<(Ownership, String), super::error::Error> {
-    let (existing, qualified) = read_target_secret(ctx, object, quick).await?;
-    let uid = kube::ResourceExt::uid(object).unwrap_or_default();
-    Ok((Ownership::of(existing, &uid), qualified))
-}
-
-/// The target Secret of `object` (None when absent, or guessed absent: see
-/// [`read_target`]) and its `<namespace>/<name>`.
-pub async fn read_target_secret<K: KeysmithResource>(
-    ctx: &super::context::Context,
-    object: &K,
-    quick: bool,
-) -> Result<(Option<Secret>, String), super::error::Error> {
     let ns = namespace(object);
     let name = target_secret_name(object);
     let qualified = format!("{ns}/{name}");
     if quick && is_new(ctx, object) && ctx.absent_guesses.may_guess(&qualified) {
-        return Ok((None, qualified));
+        return Ok((Ownership::Absent, qualified));
     }
     let existing = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
         .get_opt(&name)
@@ -482,7 +470,8 @@ pub async fn read_target_secret<K: KeysmithResource>(
             source,
         })?;
     ctx.absent_guesses.read(&qualified);
-    Ok((existing, qualified))
+    let uid = kube::ResourceExt::uid(object).unwrap_or_default();
+    Ok((Ownership::of(existing, &uid), qualified))
 }
 
 /// Whether the target Secret of `object` is most likely absent: the resource was never

@@ -36,7 +36,7 @@ use super::resource::{
 };
 use super::secret::{
     Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, owned_data, read_selector,
-    read_target_secret, write_target,
+    read_target, write_target,
 };
 use super::slow::{Poll, timed_generation, tracked};
 use super::status::time;
@@ -112,8 +112,7 @@ async fn reconcile_material(
     // create failed, so those always read the target first.
     let quick = matches!(key_export(ckp), KeyExport::Included)
         && key_kind(ckp).is_ok_and(KeyKind::is_quick);
-    let (existing, _) = read_target_secret(ctx, ckp, quick).await?;
-    let ownership = Ownership::of(existing, &ckp.uid().unwrap_or_default());
+    let (ownership, qualified) = read_target(ctx, ckp, quick).await?;
     let key_namespace = ctx.settings.key_namespace.as_str();
     // The store also holds the key right after export was allowed again, until the target
     // Secret has it.
@@ -129,7 +128,6 @@ async fn reconcile_material(
         _ => None,
     };
     let issuer = issuer::resolve(&ctx.client, &ctx.settings, ckp).await?;
-    let qualified = format!("{namespace}/{secret_name}");
     let decision = decide(Inputs {
         spec: &ckp.spec,
         rotate_request: rotate_request(ckp),

@@ -28,7 +28,7 @@ use super::resource::{
 };
 use super::secret::{
     GENERATED_AT_ANNOTATION, Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation,
-    data_of, generated_at, owned_data, read_selector, read_target_secret, write_target,
+    data_of, generated_at, owned_data, read_selector, read_target, write_target,
 };
 use super::slow::timed_generation;
 use super::status::time;
@@ -109,8 +109,7 @@ async fn reconcile_material(
     let secret_name = target_secret_name(key);
     let quick = SshKeyKind::from_spec(key.spec.key.algorithm, key.spec.key.size)
         .is_ok_and(SshKeyKind::is_quick);
-    let (existing, _) = read_target_secret(ctx, key, quick).await?;
-    let ownership = Ownership::of(existing, &key.uid().unwrap_or_default());
+    let (ownership, qualified) = read_target(ctx, key, quick).await?;
     let passphrase = match &key.spec.passphrase_secret_ref {
         Some(selector) => {
             Some(read_selector(&ctx.client, &namespace, selector, "passphrase").await?)
@@ -118,7 +117,6 @@ async fn reconcile_material(
         None => None,
     };
     let authority = resolve_authority(ctx, key).await?;
-    let qualified = format!("{namespace}/{secret_name}");
     let now = ctx.clock.now();
     let decision = decide_key(KeyInputs {
         spec: &key.spec,
