@@ -191,51 +191,41 @@ async fn operate<F, Fut>(
     };
     let kmip = futures::future::join(
         drive(
-            kms_controller.graceful_shutdown_on(stopped()).run(
-                kms::reconcile,
-                kms::error_policy,
-                ctx.clone(),
-            ),
-            &stores.kms_keys,
-            stopped(),
+            kms_controller,
+            kms::reconcile,
+            kms::error_policy,
+            &ctx,
+            stopped,
         ),
         drive(
-            km_controller.graceful_shutdown_on(stopped()).run(
-                km::reconcile,
-                km::error_policy,
-                ctx.clone(),
-            ),
-            &stores.key_managers,
-            stopped(),
+            km_controller,
+            km::reconcile,
+            km::error_policy,
+            &ctx,
+            stopped,
         ),
     );
     let controllers = futures::future::join3(
         drive(
-            ckp_controller.graceful_shutdown_on(stopped()).run(
-                reconcile::<CertificateKeyPair>,
-                error_policy,
-                ctx.clone(),
-            ),
-            &stores.certificates,
-            stopped(),
+            ckp_controller,
+            reconcile::<CertificateKeyPair>,
+            error_policy,
+            &ctx,
+            stopped,
         ),
         drive(
-            ssh_controller.graceful_shutdown_on(stopped()).run(
-                reconcile::<SshKey>,
-                error_policy,
-                ctx.clone(),
-            ),
-            &stores.ssh_keys,
-            stopped(),
+            ssh_controller,
+            reconcile::<SshKey>,
+            error_policy,
+            &ctx,
+            stopped,
         ),
         drive(
-            krs_controller.graceful_shutdown_on(stopped()).run(
-                reconcile::<KeyringSecret>,
-                error_policy,
-                ctx.clone(),
-            ),
-            &stores.keyring,
-            stopped(),
+            krs_controller,
+            reconcile::<KeyringSecret>,
+            error_policy,
+            &ctx,
+            stopped,
         ),
     );
     let pruning = prune_deleted(ctx.clone(), stores.clone(), stopped());
@@ -285,22 +275,39 @@ async fn operate<F, Fut>(
     );
 }
 
-/// Runs a controller's stream to its end: after `stopped`, its graceful shutdown lets the
+/// Runs a controller until its stream ends: after `stopped`, its graceful shutdown lets the
 /// running reconciles finish. A controller stopped before its cache was first filled has
 /// started no reconcile (kube-runtime holds them until then), but kube-runtime would wait
 /// for that cache forever, as its watch is no longer read: it is dropped instead.
-async fn drive<S, T, E, K>(run: S, store: &Store<K>, stopped: impl std::future::Future<Output = ()>)
-where
-    S: futures::Stream<Item = Result<T, E>>,
-    E: std::fmt::Display,
-    K: kube::Resource + Clone + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
+async fn drive<K, ReconcilerFut, F, Fut>(
+    controller: Controller<K>,
+    reconciler: impl FnMut(Arc<K>, Arc<Context>) -> ReconcilerFut,
+    error_policy: impl Fn(Arc<K>, &ReconcilerFut::Error, Arc<Context>) -> controller::Action,
+    ctx: &Arc<Context>,
+    stopped: &F,
+) where
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + std::fmt::Debug + Unpin,
+    ReconcilerFut: futures::TryFuture<Ok = controller::Action> + Send + 'static,
+    ReconcilerFut::Error: std::error::Error + Send + 'static,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + Sync + 'static,
 {
-    let run = run.for_each(log_stream_error);
+    let store = controller.store();
+    let run = controller
+        .graceful_shutdown_on(stopped())
+        .run(reconciler, error_policy, ctx.clone())
+        .for_each(log_stream_error);
     tokio::pin!(run);
     tokio::select! {
         () = &mut run => return,
-        () = stopped => {}
+        () = stopped() => {}
     }
     if futures::FutureExt::now_or_never(store.wait_until_ready()).is_some() {
         run.await;
