@@ -35,6 +35,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use keysmith::api::certificate_key_pair::CertificateKeyPairSpec;
+use keysmith::material::dh::{SIEVE_LIMIT, small_primes};
 use keysmith::material::pkey::{KeyKind, PrivateKey};
 use keysmith::material::x509;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -503,39 +504,22 @@ fn dh_totals(runs: &[DhRun]) -> (f64, u64) {
 /// The twin-prime constant C₂.
 const TWIN_PRIME_CONSTANT: f64 = 0.660_161_815_846_869_6;
 
-/// The odd primes below `limit`, in order.
-fn odd_primes(limit: usize) -> Vec<u64> {
-    let mut composite = vec![false; limit];
-    let mut primes = Vec::new();
-    for n in 3..limit {
-        if !composite[n] && n % 2 == 1 {
-            primes.push(n as u64);
-            for multiple in (n * n..limit).step_by(n) {
-                composite[multiple] = true;
-            }
-        }
-    }
-    primes
-}
-
 /// How many candidates a search tests per `bits`-bit safe prime p ≡ 23 (mod 24), on
-/// average, when its sieve strikes out p ≡ 0 or 1 modulo each of `sieve` (odd primes):
-/// the share of numbers ≡ 23 (mod 24) that survive the sieve, ∏(1 − 2/ℓ) over ℓ ≥ 5,
+/// average, when its sieve strikes out p ≡ 0 or 1 modulo each of `sieve` (primes from 5;
+/// 2 and 3 never divide p or q): the share of numbers ≡ 23 (mod 24) that survive the
+/// sieve, ∏(1 − 2/ℓ),
 /// over the share that are safe primes, 12·C₂ / ln²(2^bits) (half of all safe primes are
 /// ≡ 23 mod 24; their density is the Hardy–Littlewood conjecture for p and (p − 1)/2).
-fn expected_candidates(bits: u32, sieve: &[u64]) -> f64 {
-    let surviving: f64 = sieve
-        .iter()
-        .filter(|&&l| l >= 5)
-        .map(|&l| 1.0 - 2.0 / l as f64)
-        .product();
+fn expected_candidates(bits: u32, sieve: &[u32]) -> f64 {
+    let surviving: f64 = sieve.iter().map(|&l| 1.0 - 2.0 / f64::from(l)).product();
     let log = f64::from(bits) * std::f64::consts::LN_2;
     surviving * log * log / (12.0 * TWIN_PRIME_CONSTANT)
 }
 
-/// The odd primes OpenSSL 3's `BN_generate_prime_ex` sieves a `bits`-bit safe prime with
-/// (`primes[1]` up to `primes[n - 1]` of its table, n from its `calc_trial_divisions`).
-fn openssl_sieve(bits: u32) -> Vec<u64> {
+/// The primes from 5 that OpenSSL 3's `BN_generate_prime_ex` sieves a `bits`-bit safe
+/// prime with (`primes[1]` up to `primes[n - 1]` of its table, n from its
+/// `calc_trial_divisions`; `primes[1]` is 3, which is left out here).
+fn openssl_sieve(bits: u32) -> Vec<u32> {
     let divisions = match bits {
         0..=512 => 64,
         513..=1024 => 128,
@@ -543,15 +527,15 @@ fn openssl_sieve(bits: u32) -> Vec<u64> {
         2049..=4096 => 1024,
         _ => 2048,
     };
-    let mut primes = odd_primes(20_000);
-    primes.truncate(divisions - 1);
+    let mut primes = small_primes(20_000);
+    primes.truncate(divisions - 2);
     primes
 }
 
 /// The DH table, Markdown.
 fn render_dh(bits: u32, keysmith: &[DhRun], openssl: &[DhRun]) -> String {
     let mut out = String::new();
-    let keysmith_sieve = odd_primes(keysmith::material::dh::SIEVE_LIMIT as usize);
+    let keysmith_sieve = small_primes(SIEVE_LIMIT);
     let openssl_sieve = openssl_sieve(bits);
     let _ = writeln!(
         out,

@@ -20,7 +20,7 @@ use super::progress::Progress;
 mod ffdhe;
 mod search;
 
-pub use search::SIEVE_LIMIT;
+pub use search::{SIEVE_LIMIT, small_primes};
 
 /// PEM label of PKCS#3 parameters.
 const LABEL: &str = "DH PARAMETERS";

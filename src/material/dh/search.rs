@@ -92,8 +92,9 @@ fn run_start<const LIMBS: usize>(
     Ok((last.bits_vartime() == bits).then_some(start))
 }
 
-/// The primes 5 ≤ ℓ < `limit` (2 and 3 never divide a number ≡ 23 mod 24, nor its q).
-pub(super) fn small_primes(limit: u32) -> Vec<u32> {
+/// The primes 5 ≤ ℓ < `limit` (2 and 3 never divide a number ≡ 23 mod 24, nor its q): with
+/// [`SIEVE_LIMIT`], the primes the search sieves with.
+pub fn small_primes(limit: u32) -> Vec<u32> {
     let limit = limit as usize;
     let mut composite = vec![false; limit];
     let mut primes = Vec::new();
