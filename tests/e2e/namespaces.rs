@@ -154,6 +154,28 @@ async fn restricted_identity(
     (path, format!("system:serviceaccount:{home}:keysmith"))
 }
 
+/// The operator binary as the ServiceAccount `keysmith` of `home`, bound to [`role`] in
+/// `roles`, serving `home` (also its key namespace) and `other`, logging to
+/// `dir/keysmith.log`, its probes on a free port: returns it, its user name and that port.
+async fn start_restricted(
+    cp: &ControlPlane,
+    [home, other]: [&str; 2],
+    roles: &[&str],
+    dir: &std::path::Path,
+) -> (OperatorProcess, String, u16) {
+    let (kubeconfig, user) = restricted_identity(cp, home, roles).await;
+    let health = free_port();
+    let also_other = format!("--namespaces={other}");
+    let operator = OperatorProcess::start_as(
+        &kubeconfig,
+        home,
+        &dir.join("keysmith.log"),
+        (0, health),
+        &[&also_other],
+    );
+    (operator, user, health)
+}
+
 /// The status code of a GET of `path`.
 fn status_of(port: u16, path: &str) -> Option<u16> {
     get(port, path).map(|(code, _)| code)
@@ -187,16 +209,7 @@ async fn with_only_namespaced_roles_the_binary_asks_nothing_cluster_wide() {
     let b = cp.namespace(&client, "rbac-b").await;
     let c = cp.namespace(&client, "rbac-c").await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let (kubeconfig, user) = restricted_identity(cp, &a, &[&a, &b]).await;
-    let health = free_port();
-    let also_b = format!("--namespaces={b}");
-    let operator = OperatorProcess::start_as(
-        &kubeconfig,
-        &a,
-        &dir.path().join("keysmith.log"),
-        (0, health),
-        &[&also_b],
-    );
+    let (operator, user, health) = start_restricted(cp, [&a, &b], &[&a, &b], dir.path()).await;
     // Ready only once every cache (each merged from two namespaced watches) has synced.
     wait_ready_probe(health, &operator).await;
 
@@ -250,16 +263,7 @@ async fn an_operator_whose_caches_never_fill_still_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Roles in `a` only: every list in `b` is refused, so no cache is ever filled (a
     // misconfigured RBAC, or an API server that does not answer yet).
-    let (kubeconfig, user) = restricted_identity(cp, &a, &[&a]).await;
-    let health = free_port();
-    let also_b = format!("--namespaces={b}");
-    let operator = OperatorProcess::start_as(
-        &kubeconfig,
-        &a,
-        &dir.path().join("keysmith.log"),
-        (0, health),
-        &[&also_b],
-    );
+    let (operator, user, health) = start_restricted(cp, [&a, &b], &[&a], dir.path()).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let refused_in_b = || {
         audit::requests_by(cp.audit_log(), &user).iter().any(|e| {
