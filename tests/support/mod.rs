@@ -289,6 +289,10 @@ impl ControlPlane {
     pub fn kubectl_command(&self) -> Command {
         let mut cmd = Command::new(self.bin_dir.join("kubectl"));
         cmd.arg("--kubeconfig").arg(&self.kubeconfig);
+        // A cache of this control plane's own: the shared ~/.kube/cache is keyed by
+        // host:port, and an earlier control plane on the same port may have left it stale.
+        cmd.arg("--cache-dir")
+            .arg(self.kubeconfig.with_file_name("kubectl-cache"));
         cmd
     }
 
@@ -582,7 +586,7 @@ impl Drop for ScratchDir {
 
 impl ControlPlane {
     /// Installs `crds/` with `kubectl apply` (once per control plane) and waits until every
-    /// CRD is Established.
+    /// CRD is Established and its schema is published for `kubectl explain`.
     pub async fn install_crds(&self) {
         self.crds_installed
             .get_or_init(|| async {
@@ -605,8 +609,39 @@ impl ControlPlane {
                     "crds not established: {}",
                     stderr(&out)
                 );
+                self.wait_for_published_schemas().await;
             })
             .await;
+    }
+
+    /// Waits until the apiserver's OpenAPI v3 document for keysmith.dev/v1alpha1 has every
+    /// kind's schema. The apiserver publishes it some time after a CRD is Established, and
+    /// `kubectl explain` reads only that document.
+    async fn wait_for_published_schemas(&self) {
+        let kinds: Vec<String> = keysmith::api::crds()
+            .into_iter()
+            .map(|(_, crd)| format!("dev.keysmith.v1alpha1.{}", crd.spec.names.kind))
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = self
+                .kubectl(["get", "--raw", "/openapi/v3/apis/keysmith.dev/v1alpha1"])
+                .await;
+            let document = String::from_utf8_lossy(&out.stdout);
+            let missing: Vec<&String> = kinds
+                .iter()
+                .filter(|kind| !document.contains(&format!("\"{kind}\"")))
+                .collect();
+            if out.status.success() && missing.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "OpenAPI v3 still lacks {missing:?} after 60 s: {}",
+                stderr(&out)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Runs `kubectl <args> -f -` with `manifest` on standard input.
