@@ -9,32 +9,43 @@
 //! foreign one, another resource's, an operator killed between the Secret and the status),
 //! the create fails with AlreadyExists, the guess is refuted here, and the reconcile runs
 //! again at once, reading the Secret: nothing is overwritten, the material made for the
-//! guess is dropped unwritten.
+//! guess is dropped unwritten. A refuted guess is not made again while the resource still
+//! has no status (its status write may be what keeps failing).
 
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
-/// The Secrets (`namespace/name`) whose absence was guessed wrongly and not read since.
+/// The resources (by uid) whose target Secret was guessed absent wrongly while they had no
+/// status. A refuted guess is not made again for the resource until it shows a status: a
+/// status write that keeps failing would otherwise cost a generation and an AlreadyExists
+/// on every retry.
 #[derive(Debug, Default)]
 pub struct AbsentGuesses {
     refuted: Mutex<HashSet<String>>,
 }
 
 impl AbsentGuesses {
-    /// Whether the Secret `qualified` of a resource without a status may be taken as
-    /// absent without reading it.
-    pub fn may_guess(&self, qualified: &str) -> bool {
-        !self.lock().contains(qualified)
+    /// Whether the target Secret of the resource `uid`, which has no status, may be taken
+    /// as absent without reading it.
+    pub fn may_guess(&self, uid: &str) -> bool {
+        !self.lock().contains(uid)
     }
 
-    /// Notes that the Secret `qualified` was there when its absence was assumed.
-    pub fn refute(&self, qualified: &str) {
-        self.lock().insert(qualified.to_owned());
+    /// Notes that the target Secret of the resource `uid` was there when its absence was
+    /// assumed.
+    pub fn refute(&self, uid: &str) {
+        self.lock().insert(uid.to_owned());
     }
 
-    /// Notes that the Secret `qualified` was read: the next reconcile decides afresh.
-    pub fn read(&self, qualified: &str) {
-        self.lock().remove(qualified);
+    /// Forgets the resource `uid`: it shows a status, so no guess is made for it.
+    pub fn settled(&self, uid: &str) {
+        self.lock().remove(uid);
+    }
+
+    /// Keeps only the resources whose uid is `live` (a deleted resource is never
+    /// reconciled again, so nothing else would forget it).
+    pub fn retain(&self, mut live: impl FnMut(&str) -> bool) {
+        self.lock().retain(|uid| live(uid));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -47,13 +58,23 @@ mod tests {
     use super::AbsentGuesses;
 
     #[test]
-    fn a_refuted_guess_is_not_made_again_until_the_secret_is_read() {
+    fn a_refuted_guess_is_not_made_again_until_the_resource_settles() {
         let guesses = AbsentGuesses::default();
-        assert!(guesses.may_guess("a/tls"));
-        guesses.refute("a/tls");
-        assert!(!guesses.may_guess("a/tls"));
-        assert!(guesses.may_guess("b/tls"));
-        guesses.read("a/tls");
-        assert!(guesses.may_guess("a/tls"));
+        assert!(guesses.may_guess("uid-a"));
+        guesses.refute("uid-a");
+        assert!(!guesses.may_guess("uid-a"));
+        assert!(guesses.may_guess("uid-b"));
+        guesses.settled("uid-a");
+        assert!(guesses.may_guess("uid-a"));
+    }
+
+    #[test]
+    fn deleted_resources_are_forgotten() {
+        let guesses = AbsentGuesses::default();
+        guesses.refute("gone");
+        guesses.refute("kept");
+        guesses.retain(|uid| uid == "kept");
+        assert!(guesses.may_guess("gone"));
+        assert!(!guesses.may_guess("kept"));
     }
 }

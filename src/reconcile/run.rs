@@ -798,8 +798,9 @@ where
 }
 
 /// Drops what is kept per resource for resources that are no longer in the controllers'
-/// caches: their metric series and their written-status memory (a deleted resource is never
-/// reconciled again, so nothing else would remove them).
+/// caches: their metric series, their written-status memory and their refuted absence
+/// guesses (a deleted resource is never reconciled again, so nothing else would remove
+/// them).
 async fn prune_deleted(
     ctx: Arc<Context>,
     stores: Stores,
@@ -823,6 +824,7 @@ async fn prune_deleted(
             });
             let live = stores.uids();
             ctx.written_statuses.retain(|uid| live.contains(uid));
+            ctx.absent_guesses.retain(|uid| live.contains(uid));
         }
     };
     tokio::select! {

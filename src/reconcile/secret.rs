@@ -459,7 +459,10 @@ pub async fn read_target<K: KeysmithResource>(
     let ns = namespace(object);
     let name = target_secret_name(object);
     let qualified = format!("{ns}/{name}");
-    if quick && is_new(ctx, object) && ctx.absent_guesses.may_guess(&qualified) {
+    let uid = kube::ResourceExt::uid(object).unwrap_or_default();
+    if !is_new(ctx, object) {
+        ctx.absent_guesses.settled(&uid);
+    } else if quick && ctx.absent_guesses.may_guess(&uid) {
         return Ok((Ownership::Absent, qualified));
     }
     let existing = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
@@ -469,8 +472,6 @@ pub async fn read_target<K: KeysmithResource>(
             what: format!("Secret {qualified}"),
             source,
         })?;
-    ctx.absent_guesses.read(&qualified);
-    let uid = kube::ResourceExt::uid(object).unwrap_or_default();
     Ok((Ownership::of(existing, &uid), qualified))
 }
 
@@ -571,7 +572,8 @@ pub async fn write_target<K: KeysmithResource>(
                 source,
             };
             if error.is_lost_create() {
-                ctx.absent_guesses.refute(&qualified);
+                ctx.absent_guesses
+                    .refute(&kube::ResourceExt::uid(object).unwrap_or_default());
             }
             Err(error)
         }

@@ -831,3 +831,107 @@ async fn a_lost_status_is_reported_again_without_new_material() {
         );
     }
 }
+
+#[tokio::test]
+async fn refused_status_writes_are_retried_without_creating_the_secret_again() {
+    // The operator may write the Secret but not the status (a policy refuses it): every retry
+    // sees a resource without a status. At most one of them may guess the Secret absent and
+    // run into AlreadyExists; the others read it. The material is made once.
+    let cp = support::shared();
+    cp.install_crds().await;
+    let client = cp.client();
+    let ns = cp.namespace(&client, "ckp-status-refused").await;
+    let policy = format!("keysmith-test-refuse-status-{ns}");
+    let refusal = format!(
+        "apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: {policy}}}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - {{apiGroups: [keysmith.dev], apiVersions: ['*'], operations: [UPDATE], resources: [certificatekeypairs/status]}}
+  validations:
+  - {{expression: 'false', message: status writes refused by the test}}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: {policy}}}
+spec:
+  policyName: {policy}
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {ns}}}}}
+"
+    );
+    let out = cp.kubectl_stdin(&["apply"], &refusal).await;
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    apply(cp, &ns, &ckp_yaml("stuck", "commonName: stuck.example.com")).await;
+    // The policy is in force once a status write of the admin is refused too (dry run).
+    let api = Api::<CertificateKeyPair>::namespaced(client.clone(), &ns);
+    let dry_run = PatchParams {
+        dry_run: true,
+        ..PatchParams::default()
+    };
+    let status = serde_json::json!({"status": {"revision": 7}});
+    wait::holds(
+        "the policy refuses status writes",
+        Duration::from_secs(30),
+        || async {
+            api.patch_status("stuck", &dry_run, &Patch::Merge(&status))
+                .await
+                .is_err()
+        },
+    )
+    .await;
+
+    let operator = Operator::start(cp, &ns);
+    let user = support::pki::OPERATOR_USER;
+    let status_patches = || {
+        support::audit::requests(cp.audit_log(), user, &ns)
+            .into_iter()
+            .filter(|e| e.verb == "patch")
+            .filter(|e| {
+                e.object_ref
+                    .as_ref()
+                    .is_some_and(|o| o.subresource.as_deref() == Some("status"))
+            })
+            .count()
+    };
+    wait::holds(
+        "four refused status writes",
+        Duration::from_secs(60),
+        || async { status_patches() >= 4 },
+    )
+    .await;
+    let secret_creates: Vec<Option<u16>> = support::audit::requests(cp.audit_log(), user, &ns)
+        .into_iter()
+        .filter(|e| e.verb == "create")
+        .filter(|e| {
+            e.object_ref
+                .as_ref()
+                .is_some_and(|o| o.resource == "secrets")
+        })
+        .map(|e| e.response_status.and_then(|s| s.code))
+        .collect();
+    assert_eq!(
+        secret_creates,
+        [Some(201), Some(409)],
+        "Secret creates over {} refused status writes",
+        status_patches()
+    );
+    let issued = wait::secret_data(&client, &ns, "stuck").await;
+
+    let out = cp
+        .kubectl([
+            "delete",
+            "validatingadmissionpolicybinding,validatingadmissionpolicy",
+            &policy,
+        ])
+        .await;
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let ready: CertificateKeyPair = wait::ready(&client, &ns, "stuck").await;
+    assert_eq!(ready.status.and_then(|s| s.common.revision), Some(1));
+    assert_eq!(wait::secret_data(&client, &ns, "stuck").await, issued);
+    operator.stop();
+}

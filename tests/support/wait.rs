@@ -11,6 +11,19 @@ use serde::de::DeserializeOwned;
 
 use keysmith::api::common::{CommonStatus, Condition, ConditionStatus, condition};
 
+/// Polls `check` every 200 ms until it holds; panics naming `what` once `timeout` passed.
+pub async fn holds<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not after {timeout:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Access to the common status of a keysmith resource.
 pub trait HasCommonStatus {
     /// The common part of the status, if any.
