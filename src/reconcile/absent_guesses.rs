@@ -15,10 +15,10 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
-/// The resources (by uid) whose target Secret was guessed absent wrongly while they had no
-/// status. A refuted guess is not made again for the resource until it shows a status: a
-/// status write that keeps failing would otherwise cost a generation and an AlreadyExists
-/// on every retry.
+/// The resources (by uid) whose target Secret was found to exist when created while they
+/// had no status. The absence guess is not made again for such a resource until it shows a
+/// status: a status write that keeps failing would otherwise cost a generation and an
+/// AlreadyExists on every retry.
 #[derive(Debug, Default)]
 pub struct AbsentGuesses {
     refuted: Mutex<HashSet<String>>,
@@ -37,7 +37,8 @@ impl AbsentGuesses {
         self.lock().insert(uid.to_owned());
     }
 
-    /// Forgets the resource `uid`: it shows a status, so no guess is made for it.
+    /// Forgets the resource `uid`: it is no longer new (it shows a status, or adopts its
+    /// Secret), so no guess is made for it any more.
     pub fn settled(&self, uid: &str) {
         self.lock().remove(uid);
     }

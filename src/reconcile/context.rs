@@ -92,7 +92,7 @@ pub struct Context {
     pub written_statuses: WrittenStatuses,
     /// Secret versions written whose watch events have not come back yet.
     pub secret_echoes: Arc<SecretEchoes>,
-    /// Target Secrets found where a new resource's reconcile guessed none.
+    /// New resources whose target Secret was found to exist when created.
     pub absent_guesses: AbsentGuesses,
 }
 

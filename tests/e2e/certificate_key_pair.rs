@@ -880,14 +880,14 @@ spec:
         || async {
             api.patch_status("stuck", &dry_run, &Patch::Merge(&status))
                 .await
-                .is_err()
+                .is_err_and(|e| e.to_string().contains("refused by the test"))
         },
     )
     .await;
 
     let operator = Operator::start(cp, &ns);
     let user = support::pki::OPERATOR_USER;
-    let status_patches = || {
+    let refused_status_patches = || {
         support::audit::requests(cp.audit_log(), user, &ns)
             .into_iter()
             .filter(|e| e.verb == "patch")
@@ -896,12 +896,13 @@ spec:
                     .as_ref()
                     .is_some_and(|o| o.subresource.as_deref() == Some("status"))
             })
+            .filter(|e| e.response_status.as_ref().and_then(|s| s.code) >= Some(400))
             .count()
     };
     wait::holds(
         "four refused status writes",
         Duration::from_secs(60),
-        || async { status_patches() >= 4 },
+        || async { refused_status_patches() >= 4 },
     )
     .await;
     let secret_creates: Vec<Option<u16>> = support::audit::requests(cp.audit_log(), user, &ns)
@@ -918,7 +919,7 @@ spec:
         secret_creates,
         [Some(201), Some(409)],
         "Secret creates over {} refused status writes",
-        status_patches()
+        refused_status_patches()
     );
     let issued = wait::secret_data(&client, &ns, "stuck").await;
 

@@ -616,7 +616,8 @@ impl ControlPlane {
 
     /// Waits until the apiserver's OpenAPI v3 document for keysmith.dev/v1alpha1 has every
     /// kind's schema. The apiserver publishes it some time after a CRD is Established, and
-    /// `kubectl explain` reads only that document.
+    /// `kubectl explain` finds nothing before (the root `/openapi/v3` lists a group version
+    /// only once its document is served).
     async fn wait_for_published_schemas(&self) {
         let kinds: Vec<String> = keysmith::api::crds()
             .into_iter()
@@ -625,7 +626,12 @@ impl ControlPlane {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let out = self
-                .kubectl(["get", "--raw", "/openapi/v3/apis/keysmith.dev/v1alpha1"])
+                .kubectl([
+                    "get",
+                    "--request-timeout=10s",
+                    "--raw",
+                    "/openapi/v3/apis/keysmith.dev/v1alpha1",
+                ])
                 .await;
             let document = String::from_utf8_lossy(&out.stdout);
             let missing: Vec<&String> = kinds
