@@ -29,6 +29,10 @@ const RESOURCES: usize = 500;
 const KILLS: usize = 20;
 /// The longest an operator runs before it is killed (the moment is uniform below it).
 const LONGEST_LIFE: Duration = Duration::from_millis(2500);
+/// The most resources an operator may bring to Ready before it is killed (uniform from 1):
+/// issuance is fast enough that a time limit alone would let the first few operators issue
+/// everything, leaving the later kills nothing to interrupt.
+const LONGEST_PROGRESS: u64 = (RESOURCES / KILLS) as u64;
 /// How long everything may take to converge once the operator is left running.
 const CONVERGENCE: Duration = Duration::from_secs(300);
 
@@ -110,7 +114,12 @@ pub(crate) async fn observe(client: &Client, namespace: &str) -> Vec<Observed> {
 }
 
 /// Waits until all `expected` resources of `namespace` are Ready and returns them.
-pub(crate) async fn converged(client: &Client, namespace: &str, expected: usize) -> Vec<Observed> {
+pub(crate) async fn converged(
+    client: &Client,
+    namespace: &str,
+    expected: usize,
+    diagnose: impl Fn(&[&str]) -> String,
+) -> Vec<Observed> {
     let started = Instant::now();
     loop {
         let observed = observe(client, namespace).await;
@@ -118,17 +127,55 @@ pub(crate) async fn converged(client: &Client, namespace: &str, expected: usize)
         if observed.len() == expected && ready == expected {
             return observed;
         }
-        assert!(
-            started.elapsed() < CONVERGENCE,
-            "{ready} of {expected} Ready after {CONVERGENCE:?}; not Ready: {:?}",
-            observed
-                .iter()
-                .filter(|o| !o.ready)
-                .take(5)
-                .collect::<Vec<_>>()
-        );
+        if started.elapsed() >= CONVERGENCE {
+            let stuck: Vec<&Observed> = observed.iter().filter(|o| !o.ready).take(5).collect();
+            let names: Vec<&str> = stuck.iter().map(|o| o.name.as_str()).collect();
+            panic!(
+                "{ready} of {expected} Ready after {CONVERGENCE:?}; not Ready: {stuck:?}\n{}",
+                diagnose(&names)
+            );
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// How many resources in `namespace` are Ready.
+async fn count_ready(client: &Client, namespace: &str) -> usize {
+    observe(client, namespace)
+        .await
+        .iter()
+        .filter(|o| o.ready)
+        .count()
+}
+
+/// What the operator and the API server said of resources that did not become Ready: the
+/// operator log's lines that name them and its last lines, and the lists and watches of
+/// keysmith resources the API server audited for the operator (did a broken watch start
+/// again?).
+fn diagnosis(cp: &support::ControlPlane, operator_log: &str, stuck: &[&str]) -> String {
+    let names_them = |line: &&str| stuck.iter().any(|name| line.contains(&format!("/{name}.")));
+    let lines: Vec<&str> = operator_log.lines().collect();
+    let about: Vec<&str> = lines.iter().copied().filter(names_them).take(20).collect();
+    let tail = &lines[lines.len().saturating_sub(20)..];
+    let watches: Vec<String> =
+        support::audit::requests_by(cp.audit_log(), support::pki::OPERATOR_USER)
+            .iter()
+            .filter(|e| e.verb == "list" || e.verb == "watch")
+            .map(|e| {
+                let code = e.response_status.as_ref().and_then(|s| s.code);
+                format!(
+                    "{} {} {code:?} {}",
+                    e.stage_timestamp, e.stage, e.request_u_r_i
+                )
+            })
+            .collect();
+    let recent = &watches[watches.len().saturating_sub(40)..];
+    format!(
+        "operator log on them:\n{}\noperator log ends:\n{}\nlast lists and watches of keysmith resources:\n{}",
+        about.join("\n"),
+        tail.join("\n"),
+        recent.join("\n")
+    )
 }
 
 /// The fingerprint of a Secret's material, computed here from its data by the definitions of
@@ -228,22 +275,28 @@ async fn operator_killed_at_random_moments_during_issuance_loses_nothing() {
 
     let mut random = Random::from_env_or_clock();
     let mut ready_at_kill = Vec::new();
+    let mut ready = 0;
     for round in 0..KILLS {
         let log = dir.path().join(format!("run-{round}.log"));
         let operator = OperatorProcess::start_quiet(cp, &ns, &log);
-        let life = random.below(LONGEST_LIFE.as_millis() as u64);
-        tokio::time::sleep(Duration::from_millis(life)).await;
+        let life = Duration::from_millis(random.below(LONGEST_LIFE.as_millis() as u64));
+        let progress = 1 + random.below(LONGEST_PROGRESS) as usize;
+        let started = Instant::now();
+        let ready_at_start = ready;
+        while started.elapsed() < life && ready < ready_at_start + progress {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            ready = count_ready(&client, &ns).await;
+        }
         drop(operator); // SIGKILL, then reaped
-        let ready = observe(&client, &ns)
-            .await
-            .iter()
-            .filter(|o| o.ready)
-            .count();
+        ready = count_ready(&client, &ns).await;
         ready_at_kill.push(ready);
     }
     let last_log = dir.path().join("last.log");
     let operator = OperatorProcess::start_quiet(cp, &ns, &last_log);
-    let observed = converged(&client, &ns, RESOURCES).await;
+    let observed = converged(&client, &ns, RESOURCES, |stuck| {
+        diagnosis(cp, &operator.log(), stuck)
+    })
+    .await;
     eprintln!("{KILLS} SIGKILLs; Ready resources at each: {ready_at_kill:?}");
     let failures = nothing_lost(&client, &ns, &observed).await;
     assert!(
@@ -300,11 +353,7 @@ async fn operator_recovers_by_itself_when_the_api_server_restarts() {
     let mut ready_before = 0;
     while ready_before < BEFORE / 10 && started.elapsed() < CONVERGENCE {
         tokio::time::sleep(Duration::from_millis(100 + random.below(200))).await;
-        ready_before = observe(&client, &ns)
-            .await
-            .iter()
-            .filter(|o| o.ready)
-            .count();
+        ready_before = count_ready(&client, &ns).await;
     }
     cp.restart_apiserver(Duration::from_secs(5))
         .await
@@ -312,7 +361,10 @@ async fn operator_recovers_by_itself_when_the_api_server_restarts() {
     let client = cp.client();
     support::apply(&cp, &ns, &late_certificates(AFTER)).await;
 
-    let observed = converged(&client, &ns, BEFORE + AFTER).await;
+    let observed = converged(&client, &ns, BEFORE + AFTER, |stuck| {
+        diagnosis(&cp, &operator.log(), stuck)
+    })
+    .await;
     eprintln!("kube-apiserver restarted with {ready_before} of {BEFORE} Ready");
     assert!(ready_before < BEFORE, "the restart came after the issuance");
     let failures = nothing_lost(&client, &ns, &observed).await;

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// Logs every write, and reads of single Secrets (each reconcile reads its target Secret
-/// once, which proves a reconcile happened), and every request of a ServiceAccount (only a
+/// once, which proves a reconcile happened), lists and watches of keysmith's resources (when
+/// a watch broke and was started again), and every request of a ServiceAccount (only a
 /// test's restricted operator identity is one, e.g. the Helm chart's: which permissions it
 /// uses, which it lacks, where it looks). Metadata only: no request or response bodies, so Secret data never reaches the log.
 const POLICY: &str = r#"
@@ -21,6 +22,9 @@ rules:
 - level: Metadata
   verbs: ["get"]
   resources: [{group: "", resources: ["secrets"]}]
+- level: Metadata
+  verbs: ["list", "watch"]
+  resources: [{group: "keysmith.dev"}]
 - level: None
 "#;
 
@@ -40,6 +44,9 @@ pub struct AuditEvent {
     /// `ResponseStarted` (long-running requests such as watches) or `ResponseComplete`.
     #[serde(default)]
     pub stage: String,
+    /// When the request reached that stage (RFC 3339).
+    #[serde(default)]
+    pub stage_timestamp: String,
     /// create, update, patch, delete, ...
     pub verb: String,
     /// Who.
