@@ -213,6 +213,28 @@ def generate_seeds():
     for path in sorted(glob.glob(os.path.join(examples, "*", "*.yaml"))):
         name = os.path.basename(os.path.dirname(path)) + "-" + os.path.basename(path)
         write("generate", name, read(path))
+    # Found by this target: a duration too long for kube's parser panicked (api/duration.rs).
+    write("generate", "regression-duration-overflow.yaml", OVERFLOWING_DURATION)
+
+
+OVERFLOWING_DURATION = b"""apiVersion: keysmith.dev/v1alpha1
+kind: CertificateKeyPair
+metadata:
+  name: ca
+spec:
+  isCA: true
+  commonName: CA
+  duration: 876111111111111100h
+---
+apiVersion: keysmith.dev/v1alpha1
+kind: KeyringSecret
+metadata:
+  name: psk
+spec:
+  type: psk
+  params: {psk: {length: 32}}
+  rotation: {every: 99999999999999999999h}
+"""
 
 
 def main():

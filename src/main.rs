@@ -181,7 +181,7 @@ struct RunArgs {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let parsed: kube::core::Duration = text.parse().map_err(|e| format!("{e}"))?;
+    let parsed = keysmith::api::duration::parse(text)?;
     if parsed.is_negative() {
         return Err("must not be negative".to_owned());
     }

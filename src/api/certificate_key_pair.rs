@@ -108,7 +108,10 @@ pub struct CertificateKeyPairSpec {
         .message("every entry must be an absolute URI"))]
     pub uris: Vec<String>,
     /// Validity of the certificate, at least 1h. Default 2160h (90 days).
-    #[serde(default = "default_duration")]
+    #[serde(
+        default = "default_duration",
+        deserialize_with = "super::duration::deserialize"
+    )]
     #[schemars(regex(pattern = DURATION_PATTERN), extend("default" = "2160h"))]
     #[x_kube(validation = Rule::new("duration(self) >= duration('1h')")
         .message("duration must be at least 1h"))]

@@ -74,14 +74,22 @@ pub enum ExistingSecretPolicy {
 ).message("renewBefore and renewBeforePercentage are mutually exclusive: set at most one"))]
 pub struct Rotation {
     /// Rotate non-certificate material after this age (e.g. `720h`). Default: never.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::duration::deserialize_option"
+    )]
     #[schemars(regex(pattern = DURATION_PATTERN))]
     #[x_kube(validation = kube::core::Rule::new("duration(self) >= duration('1m')")
         .message("every must be at least 1m"))]
     pub every: Option<Duration>,
     /// Certificates: renew this long before they expire (e.g. `360h`). Default: one third of
     /// the certificate's validity. Must be shorter than the validity.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::duration::deserialize_option"
+    )]
     #[schemars(regex(pattern = DURATION_PATTERN))]
     #[x_kube(validation = kube::core::Rule::new("duration(self) > duration('0s')")
         .message("renewBefore must be positive"))]

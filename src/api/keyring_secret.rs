@@ -181,7 +181,10 @@ pub struct PkeyCertParams {
     #[schemars(length(max = 128), inner(length(min = 1, max = 253), regex(pattern = DNS_NAME_PATTERN)))]
     pub dns_names: Vec<String>,
     /// Validity, at least 1h. Default 8760h (one year).
-    #[serde(default = "default_pkey_cert_duration")]
+    #[serde(
+        default = "default_pkey_cert_duration",
+        deserialize_with = "super::duration::deserialize"
+    )]
     #[schemars(regex(pattern = DURATION_PATTERN), extend("default" = "8760h"))]
     #[x_kube(validation = Rule::new("duration(self) >= duration('1h')")
         .message("duration must be at least 1h"))]

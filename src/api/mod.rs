@@ -7,6 +7,7 @@
 
 pub mod certificate_key_pair;
 pub mod common;
+pub mod duration;
 pub mod key_manager;
 pub mod keyring_secret;
 pub mod kms_auth_key;

@@ -183,7 +183,10 @@ pub struct SshCertificateSpec {
     )]
     pub principals: Vec<String>,
     /// Validity of each certificate, at least 5m. Default 24h. Renewed automatically.
-    #[serde(default = "default_certificate_validity")]
+    #[serde(
+        default = "default_certificate_validity",
+        deserialize_with = "super::duration::deserialize"
+    )]
     #[schemars(regex(pattern = DURATION_PATTERN), extend("default" = "24h"))]
     #[x_kube(validation = Rule::new("duration(self) >= duration('5m')")
         .message("validity must be at least 5m"))]

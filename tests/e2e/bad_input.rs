@@ -96,6 +96,7 @@ const CASES: &[Bad] = &[
     ckp("crl-not-a-url", "commonName: a\ncrlDistributionPoints: [\"not a url\"]", &["spec.crlDistributionPoints", "absolute URL"]),
     ckp("duration-too-short", "commonName: a\nduration: 30m", &["spec.duration", "at least 1h"]),
     ckp("duration-days", "commonName: a\nduration: 90d", &["spec.duration"]),
+    ckp("duration-beyond-go", "commonName: a\nduration: 876111111111111100h", &["spec.duration"]),
     ckp("renew-before-equals-duration", "commonName: a\nduration: 1h\nrotation: {renewBefore: 1h}", &["spec.rotation.renewBefore", "shorter than duration"]),
     ckp("renew-before-exceeds-default-duration", "commonName: a\nrotation: {renewBefore: 2200h}", &["spec.rotation.renewBefore", "shorter than duration"]),
     ckp("renew-before-and-percentage", "commonName: a\nrotation: {renewBefore: 1h, renewBeforePercentage: 20}", &["spec.rotation", "mutually exclusive"]),
