@@ -354,14 +354,15 @@ struct Measured {
 /// Splits the `ns <nanoseconds>` line that `openssl-inprocess` and `keygen dh` print first
 /// from the rest of their output.
 fn timed_output(program: &Path, out: &str) -> (Duration, String) {
-    let (first, rest) = out
-        .split_once('\n')
-        .unwrap_or_else(|| panic!("{}: no output", program.display()));
-    let ns = first
-        .strip_prefix("ns ")
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("{}: no time on the first line", program.display()));
+    let (ns, rest) = first_line_number(program, out, "ns ");
     (Duration::from_nanos(ns), rest.to_owned())
+}
+
+/// The number on the first line of `out`, after `prefix`, and the rest of `out`.
+fn first_line_number<'a>(program: &Path, out: &'a str, prefix: &str) -> (u64, &'a str) {
+    out.split_once('\n')
+        .and_then(|(first, rest)| Some((first.strip_prefix(prefix)?.parse().ok()?, rest)))
+        .unwrap_or_else(|| panic!("{}: no {prefix:?} line first", program.display()))
 }
 
 /// Measures one case `runs` times per generator after one untimed warm-up each.
@@ -441,13 +442,7 @@ struct DhRun {
 fn dh_run(program: &Path, args: &[String], bits: u32, dir: &Path) -> DhRun {
     let (_, out) = run_process(program, args);
     let (elapsed, rest) = timed_output(program, &out);
-    let (first, pem) = rest
-        .split_once('\n')
-        .unwrap_or_else(|| panic!("{}: no candidate count", program.display()));
-    let candidates = first
-        .strip_prefix("candidates ")
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("{}: no candidate count", program.display()));
+    let (candidates, pem) = first_line_number(program, &rest, "candidates ");
     let path = dir.join("dhparam.pem");
     std::fs::write(&path, pem).expect("write temp file");
     let check = Command::new("openssl")

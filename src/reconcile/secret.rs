@@ -460,7 +460,7 @@ pub async fn read_target<K: KeysmithResource>(
     let name = target_secret_name(object);
     let qualified = format!("{ns}/{name}");
     let uid = kube::ResourceExt::uid(object).unwrap_or_default();
-    if !is_new(ctx, object) {
+    if !is_new(ctx, object, &uid) {
         ctx.absent_guesses.settled(&uid);
     } else if quick && ctx.absent_guesses.may_guess(&uid) {
         return Ok((Ownership::Absent, qualified));
@@ -479,11 +479,11 @@ pub async fn read_target<K: KeysmithResource>(
 /// reconciled as far as anyone can tell (it shows no status, and this process wrote none
 /// that its cached version may not show yet: a reconcile that runs again before the cache
 /// caught up wrote the Secret itself), and it does not ask to adopt an existing Secret.
-fn is_new<K: KeysmithResource>(ctx: &super::context::Context, object: &K) -> bool {
-    let uid = kube::ResourceExt::uid(object).unwrap_or_default();
+/// `uid` is the uid of `object`.
+fn is_new<K: KeysmithResource>(ctx: &super::context::Context, object: &K, uid: &str) -> bool {
     let version = kube::ResourceExt::resource_version(object).unwrap_or_default();
     object.status().is_none()
-        && !ctx.written_statuses.pending_for(&uid, &version)
+        && !ctx.written_statuses.pending_for(uid, &version)
         && object.target().existing_secret != ExistingSecretPolicy::Adopt
 }
 
