@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl)
+# Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) and
+# the node's kube-scheduler and kubelet (hack/node/)
 # from the Go module proxy into a versioned cache outside the checkout, and prints the
 # directory holding the binaries on stdout. Does nothing when they are already built.
 #
@@ -12,7 +13,7 @@ source "$here/versions.env"
 graph_hash=$(cat "$here/go.mod" "$here/go.sum" | sha256sum | cut -c1-12)
 cache_root=${KEYSMITH_CONTROLPLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/keysmith/controlplane}
 bin_dir="$cache_root/${KUBERNETES_VERSION}-${graph_hash}"
-binaries=(etcd kube-apiserver kube-controller-manager kubectl)
+binaries=(etcd kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet)
 
 complete() {
   for b in "${binaries[@]}"; do [ -x "$bin_dir/$b" ] || return 1; done
@@ -40,6 +41,8 @@ CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$staging_dir/" \
   k8s.io/kubernetes/cmd/kube-apiserver \
   k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kubectl \
+  k8s.io/kubernetes/cmd/kube-scheduler \
+  k8s.io/kubernetes/cmd/kubelet \
   go.etcd.io/etcd/server/v3
 # Go names a binary after the last path element that is not a major-version suffix.
 mv "$staging_dir/server" "$staging_dir/etcd"

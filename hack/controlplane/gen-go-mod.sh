@@ -23,5 +23,7 @@ done
 go mod edit -tool=k8s.io/kubernetes/cmd/kube-apiserver \
   -tool=k8s.io/kubernetes/cmd/kube-controller-manager \
   -tool=k8s.io/kubernetes/cmd/kubectl \
+  -tool=k8s.io/kubernetes/cmd/kube-scheduler \
+  -tool=k8s.io/kubernetes/cmd/kubelet \
   -tool=go.etcd.io/etcd/server/v3
 go mod tidy
