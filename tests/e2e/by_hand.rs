@@ -56,7 +56,7 @@ async fn demo() {
         OperatorProcess::start_exactly(&chart::service_account_kubeconfig(cp), &log, &args);
 
     println!("==> kubectl apply every example");
-    let created = chart::apply_examples(cp, examples, &chart::kms_example(&a, &b));
+    let created = support::cluster::apply_examples(cp, examples, Some(&chart::kms_example(&a, &b)));
     chart::all_ready(cp, created, &operator).await;
 
     println!("==> keysmith status -A");

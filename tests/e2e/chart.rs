@@ -5,7 +5,6 @@
 //! Standard, and the optional ValidatingAdmissionPolicy.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,11 @@ use serde_json::Value;
 
 use crate::kms::{server_secrets, two_servers};
 use crate::support::audit::{self, AuditEvent};
+use crate::support::cluster::{
+    apply_examples, check_metrics, describe, documents, helm_ok, is_ready, keysmith_resources,
+    samples,
+};
+pub(crate) use crate::support::cluster::{kubectl_ok, kubectl_stdin_ok};
 use crate::support::endpoints::{self, free_port};
 use crate::support::kmip::KmipServer;
 use crate::support::operator::OperatorProcess;
@@ -21,30 +25,8 @@ use crate::support::{self, ControlPlane, helm, repo_root};
 pub(crate) const RELEASE_NAMESPACE: &str = "keysmith-system";
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:keysmith-system:keysmith";
 
-fn helm_ok(args: &[&str]) -> String {
-    let out = helm::run(args);
-    assert!(
-        out.status.success(),
-        "helm {}: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn chart_path() -> String {
     helm::chart().to_string_lossy().into_owned()
-}
-
-/// The objects of a multi-document YAML stream (empty documents skipped).
-fn documents(yaml: &str) -> Vec<Value> {
-    serde_norway::Deserializer::from_str(yaml)
-        .filter_map(|doc| {
-            let value: Value = serde::Deserialize::deserialize(doc).expect("YAML document");
-            (!value.is_null()).then_some(value)
-        })
-        .collect()
 }
 
 fn kinds(objects: &[Value]) -> Vec<String> {
@@ -324,124 +306,19 @@ async fn the_pod_meets_the_restricted_pod_security_standard() {
 // helm install into a control plane of its own (the chart's cluster-wide objects must not
 // meet the other tests'), the operator with the chart's RBAC only, helm uninstall.
 
-pub(crate) fn kubectl_ok(cp: &ControlPlane, args: &[&str]) -> String {
-    let out = cp.kubectl_command().args(args).output().expect("kubectl");
-    assert!(
-        out.status.success(),
-        "kubectl {}: {}",
-        args.join(" "),
-        support::stderr(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-pub(crate) fn kubectl_stdin_ok(cp: &ControlPlane, args: &[&str], input: &str) -> String {
-    let mut child = cp
-        .kubectl_command()
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("kubectl");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("kubectl");
-    assert!(
-        out.status.success(),
-        "kubectl {}: {}",
-        args.join(" "),
-        support::stderr(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The body of a successful GET of `path`.
 fn http_get(port: u16, path: &str) -> Option<String> {
     endpoints::get(port, path).and_then(|(code, body)| (code == 200).then_some(body))
 }
 
-/// Every keysmith resource in the cluster, as `kubectl get -o json` shows it.
-fn keysmith_resources(cp: &ControlPlane) -> Vec<Value> {
-    let out = kubectl_ok(
-        cp,
-        &[
-            "get",
-            "certificatekeypairs,sshkeys,keyringsecrets,keymanagers,kmsauthkeys",
-            "-A",
-            "-o",
-            "json",
-        ],
-    );
-    let list: Value = serde_json::from_str(&out).expect("kubectl JSON");
-    list["items"].as_array().cloned().unwrap_or_default()
-}
-
-/// Whether `object` has the condition `type_` with status True.
-fn condition_true(object: &Value, type_: &str) -> bool {
-    object["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == type_ && c["status"] == "True")
-}
-
-fn is_ready(object: &Value) -> bool {
-    condition_true(object, "Ready")
-}
-
-/// Fresh DH parameters (the dhparam-generate example) can take many minutes on a busy
-/// machine; reporting progress is what the operator owes until then.
-fn is_generating(object: &Value) -> bool {
-    condition_true(object, "Generating")
-}
-
-fn settled(object: &Value) -> bool {
-    is_ready(object) || is_generating(object)
-}
-
-fn describe(object: &Value) -> String {
-    format!(
-        "{} {}/{}: {}",
-        object["kind"].as_str().unwrap_or_default(),
-        object["metadata"]["namespace"].as_str().unwrap_or_default(),
-        object["metadata"]["name"].as_str().unwrap_or_default(),
-        object["status"]["conditions"]
-    )
-}
-
 /// Waits until every keysmith resource is Ready (or still generating, reporting progress)
-/// and returns them.
+/// and returns them; shows the operator's log when they are not.
 pub(crate) async fn all_ready(
     cp: &ControlPlane,
     expected: usize,
     operator: &OperatorProcess,
 ) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let objects = keysmith_resources(cp);
-        if objects.len() == expected && objects.iter().all(settled) {
-            return objects;
-        }
-        if Instant::now() > deadline {
-            let pending: Vec<String> = objects
-                .iter()
-                .filter(|o| !settled(o))
-                .map(describe)
-                .collect();
-            let log = operator.log();
-            let tail = &log[log.len().saturating_sub(4000)..];
-            panic!(
-                "{} of {expected} resources, not Ready: {pending:#?}\noperator log tail:\n{tail}",
-                objects.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    support::cluster::all_ready(cp, expected, || operator.log()).await
 }
 
 /// Creates the release namespace and applies the chart's CRDs, ServiceAccount and RBAC (what
@@ -477,119 +354,6 @@ pub(crate) fn kms_example(a: &KmipServer, b: &KmipServer) -> String {
         .expect("KMS example")
         .replace("kmip-a.example.com:5696", &a.address())
         .replace("kmip-b.example.com:5696", &b.address())
-}
-
-/// Applies every example as a user would; the KMIP example against two local PyKMIP servers
-/// (its addresses and TLS Secrets replaced). Returns how many keysmith resources it created.
-pub(crate) fn apply_examples(cp: &ControlPlane, namespace: &str, kms_manifest: &str) -> usize {
-    let mut resources = 0;
-    let count = |out: &str| out.lines().filter(|l| l.contains(".keysmith.dev/")).count();
-    for dir in ["certificatekeypair", "sshkey", "keyringsecret"] {
-        let mut files: Vec<_> = std::fs::read_dir(repo_root().join("examples").join(dir))
-            .expect("examples dir")
-            .filter_map(|e| Some(e.ok()?.path()))
-            .collect();
-        files.sort();
-        for file in files {
-            let path = file.to_string_lossy().into_owned();
-            // An example that names its namespaces (cross-namespace-issuer) goes where it says.
-            let names_namespaces = std::fs::read_to_string(&file)
-                .expect("example")
-                .contains("\n  namespace: ");
-            let out = if names_namespaces {
-                kubectl_ok(cp, &["apply", "-f", &path])
-            } else {
-                kubectl_ok(cp, &["apply", "-n", namespace, "-f", &path])
-            };
-            resources += count(&out);
-        }
-    }
-    let out = kubectl_stdin_ok(cp, &["apply", "-n", namespace, "-f", "-"], kms_manifest);
-    resources + count(&out)
-}
-
-/// Metric samples by series (`name{labels}` exactly as exposed) with their values.
-fn samples(exposition: &str) -> BTreeMap<String, f64> {
-    exposition
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-fn unix_seconds(rfc3339: &str) -> f64 {
-    let time: jiff::Timestamp = rfc3339.parse().expect("RFC 3339 time");
-    time.as_second() as f64
-}
-
-/// The metrics the examples must produce (api.md section 7), with the values their status
-/// implies.
-fn check_metrics(metrics: &BTreeMap<String, f64>, objects: &[Value], kmip_addresses: &[String]) {
-    let value = |series: &str| {
-        *metrics
-            .get(series)
-            .unwrap_or_else(|| panic!("no {series} in /metrics"))
-    };
-    let mut per_kind: BTreeMap<&str, usize> = BTreeMap::new();
-    for object in objects {
-        let kind = object["kind"].as_str().unwrap_or_default();
-        *per_kind.entry(kind).or_default() += 1;
-        // A generation may finish between the listing and the scrape.
-        if kind == "KeyManager" || is_generating(object) {
-            continue;
-        }
-        let labels = format!(
-            "{{kind=\"{kind}\",namespace=\"{}\",name=\"{}\"}}",
-            object["metadata"]["namespace"].as_str().unwrap_or_default(),
-            object["metadata"]["name"].as_str().unwrap_or_default()
-        );
-        assert_eq!(value(&format!("keysmith_ready{labels}")), 1.0, "{labels}");
-        if let Some(not_after) = object["status"]["notAfter"].as_str() {
-            assert_eq!(
-                value(&format!("keysmith_expiration_timestamp_seconds{labels}")),
-                unix_seconds(not_after),
-                "{labels}"
-            );
-        }
-        if let Some(next) = object["status"]["nextRotationTime"].as_str() {
-            assert_eq!(
-                value(&format!("keysmith_next_rotation_timestamp_seconds{labels}")),
-                unix_seconds(next),
-                "{labels}"
-            );
-        }
-    }
-    for (kind, count) in &per_kind {
-        if *kind == "KeyManager" {
-            continue;
-        }
-        let successes = value(&format!(
-            "keysmith_reconcile_total{{kind=\"{kind}\",result=\"success\"}}"
-        ));
-        assert!(successes >= *count as f64, "{kind}: {successes} < {count}");
-        assert!(
-            value(&format!(
-                "keysmith_reconcile_duration_seconds_count{{kind=\"{kind}\"}}"
-            )) >= successes
-        );
-    }
-    // A generation: the RSA 4096 key of the full-subject example.
-    assert!(
-        value(
-            "keysmith_generate_duration_seconds_count{kind=\"CertificateKeyPair\",algorithm=\"RSA-4096\"}"
-        ) >= 1.0
-    );
-    for address in kmip_addresses {
-        assert!(
-            value(&format!(
-                "keysmith_kmip_requests_total{{server=\"{address}\",operation=\"Register\",result=\"success\"}}"
-            )) >= 1.0,
-            "{address}"
-        );
-    }
 }
 
 /// One permission: API group, resource (with `/subresource`), verb, and the namespace a Role
@@ -814,7 +578,7 @@ async fn helm_install_then_the_chart_rbac_runs_every_example_and_uninstall_keeps
     let sa_kubeconfig = service_account_kubeconfig(&cp);
     let args = chart_operator_args(&objects, metrics_port, health_port);
     let operator = OperatorProcess::start_exactly(&sa_kubeconfig, &dir.path().join("1.log"), &args);
-    let created = apply_examples(&cp, examples_ns, &kms_manifest);
+    let created = apply_examples(&cp, examples_ns, Some(&kms_manifest));
     let ready = all_ready(&cp, created, &operator).await;
 
     let metrics = samples(&http_get(metrics_port, "/metrics").expect("/metrics"));
