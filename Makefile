@@ -23,6 +23,6 @@ crds:
 deploy:
 	hack/render-deploy.sh
 
-# The operator image (needs Docker or another OCI builder).
+# The operator image as an OCI archive, without Docker (prints its path; SBOM beside it).
 image:
-	docker build -t ghcr.io/keysmith-dev/keysmith:$$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1) .
+	hack/image.sh

@@ -14,6 +14,16 @@ declare -A apt_packages=(
   [htpasswd]=apache2-utils
   [python3]=python3
   [lua5.1]=lua5.1
+  # The image (hack/image.sh, hack/oci-archive.sh): musl for the static binary, umoci for
+  # the OCI layout.
+  [musl-gcc]=musl-tools
+  [umoci]=umoci
+  # The test node (hack/node/): container runtime, CNI plugins, the pod network's rules.
+  [containerd]=containerd
+  [runc]=runc
+  [/usr/lib/cni/bridge]=containernetworking-plugins
+  [iptables]=iptables
+  [ip]=iproute2
 )
 
 missing=()
@@ -22,12 +32,14 @@ for cmd in "${!apt_packages[@]}"; do
 done
 # The KMIP tests run PyKMIP in a virtualenv (hack/kmip/venv.sh): `python3 -m venv` needs
 # ensurepip, which Debian ships separately in python3-venv (with the pip wheel it installs).
+# The image's CA bundle.
+[ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  # Packages must not start services (openssh-server would start sshd on port 22): the
-  # tests start their own sshd on a free loopback port.
+  # Packages must not start services (openssh-server would start sshd on port 22, containerd
+  # its system daemon): the tests start their own sshd and containerd.
   policy=/usr/sbin/policy-rc.d
   added_policy=false
   if [ ! -e "$policy" ]; then
