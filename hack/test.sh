@@ -27,6 +27,11 @@ export KEYSMITH_CONTROLPLANE_BIN
 step "helm (hack/helm/build.sh)"
 KEYSMITH_HELM=$(hack/helm/build.sh)
 export KEYSMITH_HELM
+step "image (hack/image.sh)"
+KEYSMITH_IMAGE=$(timed hack/image.sh)
+export KEYSMITH_IMAGE
+step "node (hack/node/build.sh)"
+timed hack/node/build.sh >/dev/null
 
 # Processes of the control plane and operator binaries the tests start. Those running before
 # the tests (e.g. hack/controlplane/up.sh in another terminal) are not ours to judge.
@@ -34,6 +39,9 @@ control_plane_pids() {
   { pgrep -f "^$KEYSMITH_CONTROLPLANE_BIN/" || true; pgrep -f "^$CARGO_TARGET_DIR/debug/keysmith run" || true; pgrep -f "hack/kmip/run_server.py" || true; } | sort
 }
 before=$(control_plane_pids)
+# What a test node could leave behind (processes, mounts, iptables rules, links, cgroups,
+# network namespaces, sysctls): compared after the tests.
+host_before=$(hack/node/host-state.sh)
 
 step "cargo fmt --check"
 timed cargo fmt --all -- --check
@@ -51,6 +59,16 @@ if [ -n "$leftover" ]; then
   echo "left running after the tests:" >&2
   ps -o pid=,args= -p $leftover >&2 || true
   kill -9 $leftover 2>/dev/null || true
+  status=1
+else
+  echo "    none" >&2
+fi
+step "no process, mount, rule, cgroup or device of a test node outlives the tests"
+host_left=$(diff <(echo "$host_before") <(hack/node/host-state.sh) | grep '^[<>]' || true)
+if [ -n "$host_left" ]; then
+  echo "left behind (> new, < gone):" >&2
+  echo "$host_left" >&2
+  hack/node/teardown.sh "${TMPDIR:-/tmp}"/keysmith-node-* 2>&1 | sed 's/^/    /' >&2 || true
   status=1
 else
   echo "    none" >&2

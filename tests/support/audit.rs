@@ -59,6 +59,9 @@ pub struct AuditEvent {
     /// Response status.
     #[serde(default)]
     pub response_status: Option<AuditStatus>,
+    /// The client's addresses (a pod's IP for an operator in a pod).
+    #[serde(default, rename = "sourceIPs")]
+    pub source_ips: Vec<String>,
 }
 
 /// The user of a request.

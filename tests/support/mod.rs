@@ -14,9 +14,12 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod audit;
+pub mod cluster;
 pub mod endpoints;
 pub mod helm;
+pub mod image;
 pub mod kmip;
+pub mod node;
 pub mod openssl;
 pub mod operator;
 pub mod pki;
@@ -64,6 +67,8 @@ pub struct ControlPlane {
     readyz_after: Duration,
     /// What kube-apiserver was started with, to start it again.
     apiserver: ApiserverSettings,
+    /// What the control plane was started for.
+    flavor: Flavor,
     /// Set once [`ControlPlane::install_crds`] has installed the CRDs on this control plane.
     crds_installed: tokio::sync::OnceCell<()>,
 }
@@ -73,6 +78,19 @@ struct ApiserverSettings {
     pki: Pki,
     etcd_port: u16,
     port: u16,
+}
+
+/// What a control plane is started for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// No node: kube-controller-manager runs only the controllers the tests need (garbage
+    /// collection, namespaces, ServiceAccounts and their tokens).
+    Plain,
+    /// Ready for the real node of [`node`]: the API server authorizes kubelets as nodes
+    /// (`Node,RBAC`, `NodeRestriction`) and reaches them on 127.0.0.1 with a client
+    /// certificate, and kube-controller-manager runs every controller (Deployments,
+    /// ReplicaSets, endpoints, node lifecycle, ...).
+    Node,
 }
 
 /// Index of kube-apiserver in [`ControlPlane`]'s processes (etcd, kube-apiserver,
@@ -93,24 +111,33 @@ impl ControlPlane {
     /// Builds (if needed) and starts a new control plane, owned by the caller and stopped
     /// when dropped. Blocking; may be called from inside an async test.
     pub fn start() -> Result<Self> {
+        Self::start_flavor(Flavor::Plain)
+    }
+
+    /// Like [`ControlPlane::start`], for a real node ([`node::Node::start`]).
+    pub fn start_for_node() -> Result<Self> {
+        Self::start_flavor(Flavor::Node)
+    }
+
+    fn start_flavor(flavor: Flavor) -> Result<Self> {
         // Readiness is polled with a kube client, which needs a runtime of its own: the
         // caller may already be inside one.
-        std::thread::spawn(|| {
+        std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(Self::start_with_retries())
+            runtime.block_on(Self::start_with_retries(flavor))
         })
         .join()
         .map_err(|_| "control plane start-up panicked")?
     }
 
-    async fn start_with_retries() -> Result<Self> {
+    async fn start_with_retries(flavor: Flavor) -> Result<Self> {
         let bin_dir = binaries()?;
         let version = pinned_version()?;
         let mut last_error = None;
         for attempt in 1..=START_ATTEMPTS {
-            match Self::start_once(&bin_dir, &version).await {
+            match Self::start_once(&bin_dir, &version, flavor).await {
                 Ok(cp) => return Ok(cp),
                 Err(e) => {
                     // A free port can be taken between choosing and binding it: try again.
@@ -122,7 +149,7 @@ impl ControlPlane {
         Err(last_error.unwrap_or_else(|| "control plane did not start".into()))
     }
 
-    async fn start_once(bin_dir: &Path, version: &str) -> Result<Self> {
+    async fn start_once(bin_dir: &Path, version: &str, flavor: Flavor) -> Result<Self> {
         let started = Instant::now();
         let dir = ScratchDir::new()?;
         let pki = Pki::write(dir.path())?;
@@ -138,6 +165,7 @@ impl ControlPlane {
             &pki,
             etcd_client,
             apiserver_port,
+            flavor,
         )?);
         let kubeconfig_text = kubeconfig_json(&pki, apiserver_port, "admin");
         let kubeconfig = dir.path().join("kubeconfig");
@@ -165,6 +193,7 @@ impl ControlPlane {
             &kubeconfig,
             &pki,
             kcm_port,
+            flavor,
         )?);
         wait_for_default_service_account(&mut processes, &client).await?;
 
@@ -186,6 +215,7 @@ impl ControlPlane {
                 etcd_port: etcd_client,
                 port: apiserver_port,
             },
+            flavor,
             crds_installed: tokio::sync::OnceCell::new(),
         };
         eprintln!(
@@ -213,6 +243,7 @@ impl ControlPlane {
             &settings.pki,
             settings.etcd_port,
             settings.port,
+            self.flavor,
         )?;
         let client = self.client();
         wait_for_readyz(&mut self.processes[APISERVER], &client).await
@@ -248,6 +279,35 @@ impl ControlPlane {
         let path = self.dir.path().join(file_name);
         std::fs::write(&path, config.to_string()).expect("write token kubeconfig");
         path
+    }
+
+    /// The port kube-apiserver listens on (127.0.0.1).
+    pub fn apiserver_port(&self) -> u16 {
+        self.apiserver.port
+    }
+
+    /// The certificates of this control plane (the node's kubelet needs its client
+    /// certificate and the CA).
+    pub fn pki(&self) -> &Pki {
+        &self.apiserver.pki
+    }
+
+    /// Writes a kubeconfig for the test node's kubelet into `dir` and returns its path.
+    pub fn node_kubeconfig(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        let path = dir.join("kubelet.kubeconfig");
+        let text = kubeconfig_json(&self.apiserver.pki, self.apiserver.port, pki::NODE_USER);
+        std::fs::write(&path, text)?;
+        Ok(path)
+    }
+
+    /// The directory of the control plane binaries (and of kubelet and kube-scheduler).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
+    /// What the control plane was started for.
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
     }
 
     /// Path of an admin kubeconfig, for `kubectl --kubeconfig` and other tools.
@@ -369,6 +429,7 @@ fn start_apiserver(
     pki: &Pki,
     etcd_port: u16,
     port: u16,
+    flavor: Flavor,
 ) -> Result<Managed> {
     let mut cmd = Command::new(bin.join("kube-apiserver"));
     cmd.arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
@@ -387,7 +448,10 @@ fn start_apiserver(
         .arg(format!("--client-ca-file={}", pki.ca_cert.display()))
         .arg("--service-cluster-ip-range=10.0.0.0/24")
         .arg("--endpoint-reconciler-type=none")
-        .arg("--authorization-mode=RBAC")
+        .arg(match flavor {
+            Flavor::Plain => "--authorization-mode=RBAC",
+            Flavor::Node => "--authorization-mode=Node,RBAC",
+        })
         .arg("--allow-privileged=true")
         .arg(format!("--service-account-issuer=https://127.0.0.1:{port}"))
         .arg(format!(
@@ -409,6 +473,17 @@ fn start_apiserver(
         .arg("--audit-log-format=json")
         .arg("--audit-log-mode=blocking")
         .arg("--audit-log-maxbackup=0");
+    if flavor == Flavor::Node {
+        // Kubelets may change only their own Node and pods; logs and port-forwards reach the
+        // kubelet by its host name (`localhost`), never through another interface.
+        cmd.arg("--enable-admission-plugins=NodeRestriction")
+            .arg("--kubelet-preferred-address-types=Hostname")
+            .arg(format!(
+                "--kubelet-client-certificate={}",
+                pki.admin_cert.display()
+            ))
+            .arg(format!("--kubelet-client-key={}", pki.admin_key.display()));
+    }
     Ok(Managed::spawn(
         "kube-apiserver",
         cmd,
@@ -422,13 +497,17 @@ fn start_controller_manager(
     kubeconfig: &Path,
     pki: &Pki,
     port: u16,
+    flavor: Flavor,
 ) -> Result<Managed> {
     let mut cmd = Command::new(bin.join("kube-controller-manager"));
     cmd.arg(format!("--kubeconfig={}", kubeconfig.display()))
-        .arg(
-            "--controllers=garbage-collector-controller,namespace-controller,\
-             serviceaccount-controller,serviceaccount-token-controller",
-        )
+        .arg(match flavor {
+            Flavor::Plain => {
+                "--controllers=garbage-collector-controller,namespace-controller,\
+                 serviceaccount-controller,serviceaccount-token-controller"
+            }
+            Flavor::Node => "--controllers=*",
+        })
         .arg("--leader-elect=false")
         .arg("--bind-address=127.0.0.1")
         .arg(format!("--secure-port={port}"))
@@ -445,13 +524,13 @@ fn start_controller_manager(
     )?)
 }
 
-/// A kubeconfig in JSON (which kubectl and kube-rs read as YAML) for `user`: `admin` or the
-/// operator.
+/// A kubeconfig in JSON (which kubectl and kube-rs read as YAML) for `user`: `admin`, the
+/// node ([`pki::NODE_USER`]) or the operator.
 fn kubeconfig_json(pki: &Pki, port: u16, user: &str) -> String {
-    let (cert, key) = if user == "admin" {
-        (&pki.admin_cert_pem, &pki.admin_key_pem)
-    } else {
-        (&pki.operator_cert_pem, &pki.operator_key_pem)
+    let (cert, key) = match user {
+        "admin" => (&pki.admin_cert_pem, &pki.admin_key_pem),
+        pki::NODE_USER => (&pki.node_cert_pem, &pki.node_key_pem),
+        _ => (&pki.operator_cert_pem, &pki.operator_key_pem),
     };
     let b64 = |data: &[u8]| base64::engine::general_purpose::STANDARD.encode(data);
     let config = serde_json::json!({
@@ -473,12 +552,12 @@ fn kubeconfig_json(pki: &Pki, port: u16, user: &str) -> String {
     serde_json::to_string_pretty(&config).expect("kubeconfig is plain JSON")
 }
 
-/// Four distinct free ports on 127.0.0.1 (held open together so none repeats).
-fn free_ports() -> Result<[u16; 4]> {
-    let listeners = (0..4)
+/// `N` distinct free ports on 127.0.0.1 (held open together so none repeats).
+pub fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    let listeners = (0..N)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
         .collect::<std::io::Result<Vec<_>>>()?;
-    let mut ports = [0u16; 4];
+    let mut ports = [0u16; N];
     for (port, listener) in ports.iter_mut().zip(&listeners) {
         *port = listener.local_addr()?.port();
     }

@@ -16,6 +16,13 @@ pub struct Pki {
     pub serving_key: PathBuf,
     pub admin_cert_pem: String,
     pub admin_key_pem: String,
+    /// The admin client certificate and key as files (kube-apiserver's kubelet client).
+    pub admin_cert: PathBuf,
+    pub admin_key: PathBuf,
+    /// A node's client certificate (`system:node:localhost` in `system:nodes`), for the
+    /// kubelet of [`super::node`].
+    pub node_cert_pem: String,
+    pub node_key_pem: String,
     /// The operator's own identity (user `keysmith-test-operator`), so the audit log tells its
     /// requests apart from the tests' own.
     pub operator_cert_pem: String,
@@ -60,6 +67,7 @@ impl Pki {
 
         let (admin_cert_pem, admin_key) = client_certificate(&ca, "admin")?;
         let (operator_cert_pem, operator_key) = client_certificate(&ca, OPERATOR_USER)?;
+        let (node_cert_pem, node_key) = client_certificate_in(&ca, NODE_USER, "system:nodes")?;
 
         let sa_key = KeyPair::generate()?;
 
@@ -70,6 +78,10 @@ impl Pki {
             serving_key: dir.join("apiserver.key"),
             admin_cert_pem,
             admin_key_pem: admin_key.serialize_pem(),
+            admin_cert: dir.join("admin.crt"),
+            admin_key: dir.join("admin.key"),
+            node_cert_pem,
+            node_key_pem: node_key.serialize_pem(),
             operator_cert_pem,
             operator_key_pem: operator_key.serialize_pem(),
             service_account_key: dir.join("sa.key"),
@@ -78,6 +90,8 @@ impl Pki {
         std::fs::write(&pki.ca_cert, &pki.ca_pem)?;
         std::fs::write(&pki.serving_cert, serving_pem)?;
         std::fs::write(&pki.serving_key, serving_key.serialize_pem())?;
+        std::fs::write(&pki.admin_cert, &pki.admin_cert_pem)?;
+        std::fs::write(&pki.admin_key, &pki.admin_key_pem)?;
         std::fs::write(&pki.service_account_key, sa_key.serialize_pem())?;
         std::fs::write(&pki.service_account_pub, sa_key.public_key_pem())?;
         Ok(pki)
@@ -87,14 +101,26 @@ impl Pki {
 /// The user name of the operator under test.
 pub const OPERATOR_USER: &str = "keysmith-test-operator";
 
+/// The user name of the test node's kubelet (the node is called `localhost`).
+pub const NODE_USER: &str = "system:node:localhost";
+
 /// A client certificate for `user` in group system:masters.
 fn client_certificate(ca: &Issuer<'_, KeyPair>, user: &str) -> Result<(String, KeyPair)> {
+    client_certificate_in(ca, user, "system:masters")
+}
+
+/// A client certificate for `user` in `group`.
+fn client_certificate_in(
+    ca: &Issuer<'_, KeyPair>,
+    user: &str,
+    group: &str,
+) -> Result<(String, KeyPair)> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.distinguished_name.push(DnType::CommonName, user);
     params
         .distinguished_name
-        .push(DnType::OrganizationName, "system:masters");
+        .push(DnType::OrganizationName, group);
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     Ok((params.signed_by(&key, ca)?.pem(), key))
 }
