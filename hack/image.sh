@@ -24,7 +24,6 @@
 #   SOURCE_DATE_EPOCH  timestamp of every file and of the image (default: the commit time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/keysmith
 tools=$cache/tools
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
@@ -61,12 +60,14 @@ install_tool auditable2cdx "$auditable2cdx_version" auditable2cdx
 rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target"
 
 # --- 1. the binary -------------------------------------------------------------------------
-# Paths of this checkout, the cargo home and the target directory are rewritten in Rust's
-# panic locations and in the C code of aws-lc and jemalloc (assert's __FILE__), so the binary
-# does not depend on where it was built.
+# Absolute paths of the cargo home and the target directory are rewritten in Rust's panic
+# locations and in the C code of aws-lc and jemalloc (assert's __FILE__), so the binary does
+# not depend on where it was built. The checkout's own files are compiled by relative paths
+# (src/...) and need no rewriting; leaving its location out of RUSTFLAGS keeps the build
+# cache valid for every clone.
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
-export RUSTFLAGS="--remap-path-prefix=$repo=/keysmith --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$CARGO_TARGET_DIR=/target"
-prefix_map="-ffile-prefix-map=$repo=/keysmith -ffile-prefix-map=$cargo_home=/cargo -ffile-prefix-map=$CARGO_TARGET_DIR=/target"
+export RUSTFLAGS="--remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$CARGO_TARGET_DIR=/target"
+prefix_map="-ffile-prefix-map=$cargo_home=/cargo -ffile-prefix-map=$CARGO_TARGET_DIR=/target"
 export CFLAGS_x86_64_unknown_linux_musl=$prefix_map
 export CXXFLAGS_x86_64_unknown_linux_musl=$prefix_map
 start=$SECONDS

@@ -271,6 +271,17 @@ fn the_image_holds_the_static_binary_the_nonroot_user_and_a_ca_bundle() {
         .expect("run");
     assert!(version.status.success());
     assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+    // No build paths: neither this checkout nor the cargo home's registry sources.
+    let bytes = std::fs::read(&binary).expect("read binary");
+    for path in [
+        repo_root().to_string_lossy().into_owned(),
+        "/.cargo/registry".to_owned(),
+    ] {
+        assert!(
+            !bytes.windows(path.len()).any(|w| w == path.as_bytes()),
+            "the binary holds the build path {path}"
+        );
+    }
     // The dependency list cargo-auditable embeds.
     assert!(
         section_exists(&binary, ".dep-v0"),
