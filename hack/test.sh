@@ -40,8 +40,12 @@ control_plane_pids() {
 }
 before=$(control_plane_pids)
 # What a test node could leave behind (processes, mounts, iptables rules, links, cgroups,
-# network namespaces, sysctls): compared after the tests.
-host_before=$(hack/node/host-state.sh)
+# network namespaces, sysctls): compared after the tests. Taken under the node lock, so a
+# node of another run on this machine is not mistaken for ours.
+node_lock=/run/lock/keysmith-node.lock
+mkdir -p "$(dirname "$node_lock")"
+host_state() { flock "$node_lock" hack/node/host-state.sh; }
+host_before=$(host_state)
 
 step "cargo fmt --check"
 timed cargo fmt --all -- --check
@@ -64,11 +68,17 @@ else
   echo "    none" >&2
 fi
 step "no process, mount, rule, cgroup or device of a test node outlives the tests"
-host_left=$(diff <(echo "$host_before") <(hack/node/host-state.sh) | grep '^[<>]' || true)
+host_left=$(diff <(echo "$host_before") <(host_state) | grep '^[<>]' || true)
 if [ -n "$host_left" ]; then
   echo "left behind (> new, < gone):" >&2
   echo "$host_left" >&2
-  hack/node/teardown.sh "${TMPDIR:-/tmp}"/keysmith-node-* 2>&1 | sed 's/^/    /' >&2 || true
+  # Nodes whose test binary is gone (a node of a live process is not ours to remove).
+  for dir in "${TMPDIR:-/tmp}"/keysmith-node-*; do
+    owner=$(cat "$dir/owner.pid" 2>/dev/null || true)
+    if [ -z "$owner" ] || ! kill -0 "$owner" 2>/dev/null; then
+      flock "$node_lock" hack/node/teardown.sh "$dir" 2>&1 | sed 's/^/    /' >&2 || true
+    fi
+  done
   status=1
 else
   echo "    none" >&2

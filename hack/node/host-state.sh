@@ -6,13 +6,17 @@
 # tests, and the node tests before starting and after stopping a node: any difference is a
 # leftover.
 set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/host.env"
+shopt -s globstar nullglob
 {
   # (containerd-shim-runc-v2's process name is cut to 15 characters.)
-  for pid in $(ps -eo pid=,comm= | awk '$2 ~ /^(containerd|containerd-shim|kubelet|kube-scheduler)$/ { print $1 }'); do
-    echo "process $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)"
+  # (A zombie, killed and not yet reaped by init, holds nothing but its pid.)
+  for pid in $(ps -eo pid=,stat=,comm= | awk '$2 !~ /^Z/ && $3 ~ /^(containerd|containerd-shim|kubelet|kube-scheduler)$/ { print $1 }'); do
+    echo "process $pid $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)"
   done
-  for procs in /sys/fs/cgroup/*/keysmith-node/cgroup.procs; do
-    [ -e "$procs" ] && echo "process in $procs: $(wc -l < "$procs")"
+  for procs in /sys/fs/cgroup/*/keysmith-node/**/cgroup.procs; do
+    [ -s "$procs" ] && echo "process in $procs: $(wc -l < "$procs")"
   done
   awk '{ print "mount " $5 " " $9 }' /proc/self/mountinfo
   # Rules and chains; an empty table with the built-in chains at ACCEPT is no leftover (nft
@@ -32,12 +36,14 @@ set -uo pipefail
   # Top-level cgroups of every hierarchy, and everything under the node's cgroup root (deeper
   # cgroups elsewhere belong to whoever runs this machine and come and go).
   find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d 2>/dev/null | sed 's/^/cgroup /'
-  find /sys/fs/cgroup/*/keysmith-node -type d 2>/dev/null | sed 's/^/cgroup /'
-  # Network namespaces, and what containerd, CNI and kubelet keep outside their directories.
-  for dir in /run/netns /var/lib/cni /var/log/containers /var/log/pods /run/containerd; do
-    [ -e "$dir" ] && find "$dir" -maxdepth 3 2>/dev/null | sed 's/^/file /'
+  for root in /sys/fs/cgroup/*/keysmith-node; do
+    find "$root" -type d 2>/dev/null | sed 's/^/cgroup /'
   done
-  for key in net.ipv4.ip_forward net.ipv4.conf.all.route_localnet net.ipv4.conf.all.forwarding; do
+  # Network namespaces, and what containerd, CNI and kubelet keep outside their directories.
+  for dir in /run/netns "${NODE_HOST_DIRS[@]}"; do
+    [ -e "$dir" ] && find "$dir" -maxdepth 2 2>/dev/null | sed 's/^/file /'
+  done
+  for key in "${NODE_SYSCTLS[@]}" net.ipv4.conf.all.route_localnet; do
     echo "sysctl $key=$(sysctl -n "$key" 2>/dev/null)"
   done
 } | sort -u

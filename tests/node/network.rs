@@ -70,8 +70,7 @@ async fn the_pod_network_reaches_the_api_server_and_nothing_else() {
         drop(outside);
         drop(host_listener);
     }
-    let after = node::host_state().expect("host state");
-    let left = node::host_state_difference(&before, &after);
+    let left = node::leftovers(&before).expect("host state");
     assert!(left.is_empty(), "left behind:\n{}", left.join("\n"));
 }
 
@@ -184,7 +183,8 @@ fn connects(target: &str) -> bool {
 /// listener: "another interface" that forwarding from the pod bridge must not reach.
 /// Removed on drop.
 struct Outside {
-    _listener: Managed,
+    /// The listener inside; killed (by `Managed`) after the namespace is deleted.
+    listener: Option<Managed>,
     /// `ip netns add` makes /run/netns (a mount of itself) the first time: undone on drop.
     made_netns_dir: bool,
 }
@@ -202,45 +202,47 @@ impl Outside {
         };
         let made_netns_dir = !Path::new("/run/netns").exists();
         ip(&["netns", "add", OUTSIDE_NETNS]);
-        let outside = Self {
+        // From here on a failed step still removes what was made (Drop).
+        let mut outside = Self {
+            listener: None,
             made_netns_dir,
-            _listener: {
-                ip(&[
-                    "link",
-                    "add",
-                    OUTSIDE_HOST_LINK,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    "eth0",
-                    "netns",
-                    OUTSIDE_NETNS,
-                ]);
-                ip(&["addr", "add", "10.234.0.1/24", "dev", OUTSIDE_HOST_LINK]);
-                ip(&["link", "set", OUTSIDE_HOST_LINK, "up"]);
-                let inside = |args: &[&str]| {
-                    let mut all = vec!["netns", "exec", OUTSIDE_NETNS, "ip"];
-                    all.extend_from_slice(args);
-                    ip(&all);
-                };
-                inside(&[
-                    "addr",
-                    "add",
-                    &format!("{OUTSIDE_ADDRESS}/24"),
-                    "dev",
-                    "eth0",
-                ]);
-                inside(&["link", "set", "eth0", "up"]);
-                inside(&["link", "set", "lo", "up"]);
-                let mut cmd = Command::new("ip");
-                cmd.args(["netns", "exec", OUTSIDE_NETNS, "python3", "-c"])
-                    .arg(format!(
-                        "import socket, time\ns = socket.socket()\ns.bind(('{OUTSIDE_ADDRESS}', {port}))\ns.listen(16)\nwhile True:\n    c, _ = s.accept()\n    c.close()\n"
-                    ));
-                Managed::spawn("outside-listener", cmd, &dir.join("outside.log")).expect("listener")
-            },
         };
+        ip(&[
+            "link",
+            "add",
+            OUTSIDE_HOST_LINK,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            OUTSIDE_NETNS,
+        ]);
+        ip(&["addr", "add", "10.234.0.1/24", "dev", OUTSIDE_HOST_LINK]);
+        ip(&["link", "set", OUTSIDE_HOST_LINK, "up"]);
+        let inside = |args: &[&str]| {
+            let mut all = vec!["netns", "exec", OUTSIDE_NETNS, "ip"];
+            all.extend_from_slice(args);
+            ip(&all);
+        };
+        inside(&[
+            "addr",
+            "add",
+            &format!("{OUTSIDE_ADDRESS}/24"),
+            "dev",
+            "eth0",
+        ]);
+        inside(&["link", "set", "eth0", "up"]);
+        inside(&["link", "set", "lo", "up"]);
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", OUTSIDE_NETNS, "python3", "-c"])
+            .arg(format!(
+                "import socket\ns = socket.socket()\ns.bind(('{OUTSIDE_ADDRESS}', {port}))\ns.listen(16)\nwhile True:\n    c, _ = s.accept()\n    c.close()\n"
+            ));
+        outside.listener = Some(
+            Managed::spawn("outside-listener", cmd, &dir.join("outside.log")).expect("listener"),
+        );
         // The listener is up once the host can connect.
         let deadline = Instant::now() + Duration::from_secs(10);
         while !connects(&format!("{OUTSIDE_ADDRESS}:{port}")) && Instant::now() < deadline {

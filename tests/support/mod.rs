@@ -508,6 +508,12 @@ fn start_controller_manager(
             }
             Flavor::Node => "--controllers=*",
         })
+        // The volume controllers look for flexvolume drivers; their default directory is
+        // under /usr/libexec, which they would create on the host.
+        .arg(format!(
+            "--flex-volume-plugin-dir={}",
+            dir.join("kcm-volume-plugins").display()
+        ))
         .arg("--leader-elect=false")
         .arg("--bind-address=127.0.0.1")
         .arg(format!("--secure-port={port}"))

@@ -34,14 +34,20 @@ const CGROUP_ROOT: &str = "keysmith-node";
 /// How long the kubelet may take to register a Ready node.
 const NODE_READY_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The machine-wide lock a node holds while it runs (hack/test.sh takes it too, to look for
+/// leftovers while no node runs).
+pub const LOCK_FILE: &str = "/run/lock/keysmith-node.lock";
+
 /// A running node: containerd, kube-scheduler and kubelet.
 pub struct Node {
-    // Field order is drop order: the processes stop before teardown runs.
+    // Field order is drop order: the processes stop before teardown runs (in `drop`), and
+    // the lock goes last.
     processes: Vec<Managed>,
     dir: PathBuf,
     containerd_socket: PathBuf,
     startup: Duration,
     stopped: bool,
+    _lock: std::fs::File,
 }
 
 /// Why a node cannot run on this machine (not root, Linux tools missing), for a skip
@@ -50,6 +56,12 @@ pub fn unavailable() -> Option<String> {
     // SAFETY: a plain getter without arguments.
     if unsafe { libc::geteuid() } != 0 {
         return Some("the test node needs root (namespaces, mounts, cgroups, iptables)".into());
+    }
+    // kubelet runs with the cgroupfs driver on cgroup v1 hierarchies (these machines have
+    // them); a host with the unified hierarchy alone would need another configuration.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if !mounts.lines().any(|l| l.contains(" - cgroup ")) {
+        return Some("the test node needs cgroup v1 hierarchies (this host has none)".into());
     }
     None
 }
@@ -85,6 +97,7 @@ impl Node {
             return Err("the control plane was not started for a node (start_for_node)".into());
         }
         let started = Instant::now();
+        let lock = tokio::task::spawn_blocking(machine_lock).await??;
         let cache = node_cache()?;
         let pause_ref = std::fs::read_to_string(cache.join("pause.ref"))?
             .trim()
@@ -99,6 +112,7 @@ impl Node {
             dir,
             startup: Duration::ZERO,
             stopped: false,
+            _lock: lock,
         };
         // From here on, Drop tears down whatever was set up when a step fails.
         node.set_up(cp, &pause_ref, &cache.join("pause.oci.tar"))
@@ -115,10 +129,16 @@ impl Node {
     async fn set_up(&mut self, cp: &ControlPlane, pause_ref: &str, pause: &Path) -> Result<()> {
         let dir = self.dir.clone();
         let [scheduler_port, kubelet_port, kubelet_healthz_port] = free_ports()?;
+        // Who runs this node, for hack/test.sh; then what the node may change on the host.
+        std::fs::write(dir.join("owner.pid"), std::process::id().to_string())?;
+        run_checked(
+            Command::new(repo_root().join("hack/node/host.sh"))
+                .arg("save")
+                .arg(&dir),
+        )?;
         run_checked(
             Command::new(repo_root().join("hack/node/network.sh"))
                 .arg("up")
-                .arg(&dir)
                 .arg(cp.apiserver_port().to_string()),
         )?;
         for hierarchy in cgroup_hierarchies()? {
@@ -325,8 +345,22 @@ pub fn host_state() -> Result<String> {
     Ok(String::from_utf8(out.stdout)?)
 }
 
+/// What a stopped node left behind, compared with `before` ([`host_state`] before it
+/// started): lines that appeared (`+`) or went (`-`). Processes killed by the teardown may
+/// take a moment to exit, so a difference must persist for five seconds to count.
+pub fn leftovers(before: &str) -> Result<Vec<String>> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let difference = host_state_difference(before, &host_state()?);
+        if difference.is_empty() || Instant::now() > deadline {
+            return Ok(difference);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// The lines of `after` that `before` lacks, and those of `before` that `after` lacks.
-pub fn host_state_difference(before: &str, after: &str) -> Vec<String> {
+fn host_state_difference(before: &str, after: &str) -> Vec<String> {
     let before_lines: std::collections::BTreeSet<&str> = before.lines().collect();
     let after_lines: std::collections::BTreeSet<&str> = after.lines().collect();
     let added = after_lines
@@ -336,6 +370,25 @@ pub fn host_state_difference(before: &str, after: &str) -> Vec<String> {
         .difference(&after_lines)
         .map(|l| format!("- {l}"));
     added.chain(removed).collect()
+}
+
+/// Waits for the machine-wide node lock ([`LOCK_FILE`]); held until the file is closed.
+fn machine_lock() -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = Path::new(LOCK_FILE);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    // SAFETY: flock on a descriptor this function owns; blocks until the lock is free.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(file)
 }
 
 fn node_is_ready(node: &NodeObject) -> bool {
@@ -474,6 +527,7 @@ readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
 healthzPort: {healthz_port}
 podLogsDir: {dir}/pod-logs
+volumePluginDir: {dir}/volume-plugins
 authentication:
   anonymous:
     enabled: false
