@@ -16,13 +16,16 @@
 #    writes it as CycloneDX JSON next to the archive.
 #
 # Every timestamp is the commit's (SOURCE_DATE_EPOCH), so one commit always gives one image
-# digest (tests/image.rs checks that the assembly is reproducible).
+# digest with the same toolchain (tests/node/image.rs checks that the assembly is
+# reproducible).
 #
 #   IMAGE_OUT_DIR      where the archive and SBOM go (default ~/.cache/keysmith/image)
 #   IMAGE_REPOSITORY   the image name (default ghcr.io/keysmith-dev/keysmith)
 #   IMAGE_TAG          its tag (default: the crate version)
 #   SOURCE_DATE_EPOCH  timestamp of every file and of the image (default: the commit time)
 set -euo pipefail
+# Modes of the image's files do not depend on who builds it.
+umask 022
 cd "$(dirname "$0")/.."
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/keysmith
 tools=$cache/tools
@@ -93,8 +96,9 @@ printf '%s\n' 'root:x:0:' 'nonroot:x:65532:' > "$rootfs/etc/group"
 chmod 0644 "$rootfs/etc/passwd" "$rootfs/etc/group"
 
 # --- 3. the image --------------------------------------------------------------------------
-# The configuration of the Dockerfile's image; tests/image.rs compares the two.
+# The configuration of the Dockerfile's image; tests/node/image.rs compares the two.
 config=(
+  --architecture amd64 --os linux
   --config.user 65532:65532 --config.entrypoint /usr/local/bin/keysmith --config.cmd run
   --config.exposedports 8080/tcp --config.exposedports 8081/tcp
   --config.env PATH=/usr/local/bin

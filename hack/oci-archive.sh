@@ -16,6 +16,7 @@
 # $SOURCE_DATE_EPOCH (default 0), so the same files always give the same digest. Hand-written
 # tar or manifest code is not needed: these two tools exist for exactly this.
 set -euo pipefail
+umask 022
 [ $# -ge 3 ] || { echo "usage: $0 ROOTFS ARCHIVE REFERENCE [umoci config options...]" >&2; exit 2; }
 rootfs=$1 archive=$2 reference=$3
 shift 3

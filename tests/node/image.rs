@@ -60,6 +60,8 @@ fn exec_form(argument: &str) -> Vec<String> {
 fn the_dockerfile_describes_the_image_hack_image_sh_builds() {
     let image = image::operator();
     let config = config(image);
+    assert_eq!(config["architecture"], "amd64");
+    assert_eq!(config["os"], "linux");
     let config = &config["config"];
     let dockerfile =
         std::fs::read_to_string(repo_root().join("Dockerfile")).expect("read Dockerfile");
@@ -193,8 +195,9 @@ fn the_image_holds_the_static_binary_the_nonroot_user_and_a_ca_bundle() {
     )
     .expect("write layer");
     let listing = Command::new("tar")
-        .arg("-tvzf")
+        .args(["--full-time", "-tvzf"])
         .arg(&layer)
+        .env("TZ", "UTC")
         .output()
         .expect("tar");
     assert!(listing.status.success());
@@ -219,11 +222,44 @@ fn the_image_holds_the_static_binary_the_nonroot_user_and_a_ca_bundle() {
     ] {
         assert!(names.contains(&expected), "{expected} missing:\n{listing}");
     }
-    // Owned by root, every entry with the same timestamp (the commit's).
+    // Owned by root, every entry with the same timestamp: the commit's.
     assert!(
         listing.lines().all(|l| l.contains(" 0/0 ")),
         "owners:\n{listing}"
     );
+    let times: std::collections::BTreeSet<String> = listing
+        .lines()
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            Some(format!("{} {}", fields.get(3)?, fields.get(4)?))
+        })
+        .collect();
+    assert_eq!(times.len(), 1, "timestamps: {times:?}");
+    let revision = config(image)["config"]["Labels"]["org.opencontainers.image.revision"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let commit_time = Command::new("git")
+        .args([
+            "show",
+            "-s",
+            "--format=%cd",
+            "--date=format-local:%Y-%m-%d %H:%M:%S",
+        ])
+        .arg(&revision)
+        .env("TZ", "UTC")
+        .current_dir(repo_root())
+        .output()
+        .expect("git");
+    if commit_time.status.success() {
+        let commit_time = String::from_utf8_lossy(&commit_time.stdout)
+            .trim()
+            .to_owned();
+        assert!(
+            times.contains(&commit_time),
+            "files dated {times:?}, commit {revision} at {commit_time}"
+        );
+    }
     let mode = |name: &str| {
         entries
             .iter()
@@ -231,6 +267,15 @@ fn the_image_holds_the_static_binary_the_nonroot_user_and_a_ca_bundle() {
             .map(|(m, _)| *m)
             .unwrap_or_default()
     };
+    // Every directory is 0755 (but /tmp, 1777), whoever built it with whatever umask.
+    for (entry_mode, name) in &entries {
+        let expected = match name.trim_end_matches('/') {
+            "./tmp" => "drwxrwxrwt",
+            _ if entry_mode.starts_with('d') => "drwxr-xr-x",
+            _ => continue,
+        };
+        assert_eq!(*entry_mode, expected, "{name}");
+    }
     assert_eq!(mode("."), "drwxr-xr-x", "the root directory");
     assert_eq!(mode("./usr/local/bin/keysmith"), "-rwxr-xr-x");
 
@@ -271,11 +316,16 @@ fn the_image_holds_the_static_binary_the_nonroot_user_and_a_ca_bundle() {
         .expect("run");
     assert!(version.status.success());
     assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
-    // No build paths: neither this checkout nor the cargo home's registry sources.
+    // No build paths: neither this checkout, nor the cargo home, nor the target directory.
     let bytes = std::fs::read(&binary).expect("read binary");
+    let home = std::env::var("HOME").unwrap_or_default();
+    let cargo_home = std::env::var("CARGO_HOME").unwrap_or(format!("{home}/.cargo"));
+    let target_dir =
+        std::env::var("CARGO_TARGET_DIR").unwrap_or(format!("{home}/.cache/keysmith/target"));
     for path in [
         repo_root().to_string_lossy().into_owned(),
-        "/.cargo/registry".to_owned(),
+        format!("{cargo_home}/registry"),
+        target_dir,
     ] {
         assert!(
             !bytes.windows(path.len()).any(|w| w == path.as_bytes()),
