@@ -34,7 +34,7 @@ async fn demo_on_a_real_node() {
     println!("==> helm install keysmith charts/keysmith (image.pullPolicy=Never)");
     helm_install(&cp, image);
     let pods = operator_pods(&cp, 2);
-    let leader = wait_for_leader(&cp, &pods, None).await;
+    let leader = wait_for_leader(&cp, &pods).await;
     print!(
         "{}",
         kubectl_ok(&cp, &["get", "pods", "-n", RELEASE_NAMESPACE, "-o", "wide"])

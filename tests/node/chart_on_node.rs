@@ -22,8 +22,6 @@ use crate::support::{ControlPlane, helm};
 pub(crate) const RELEASE_NAMESPACE: &str = "keysmith-system";
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:keysmith-system:keysmith";
 const LEASE: &str = "keysmith-leader";
-/// The chart's default lease duration: the longest a failover may take.
-const LEASE_DURATION: Duration = Duration::from_secs(15);
 /// Resources Ready before the upgrade.
 const FLEET: usize = 200;
 
@@ -50,8 +48,7 @@ async fn helm_install_runs_the_image_on_a_real_node() {
         scenario(&cp, &node, image).await;
         node.stop().expect("node teardown");
     }
-    let after = node::host_state().expect("host state");
-    let left = node::host_state_difference(&before, &after);
+    let left = node::leftovers(&before).expect("host state");
     assert!(
         left.is_empty(),
         "the node left behind:\n{}",
@@ -82,6 +79,7 @@ async fn scenario(cp: &ControlPlane, node: &Node, image: &Image) {
         assert_eq!(observed.permitted_capabilities, 0, "{}: CapPrm", pod.name);
         assert!(observed.no_new_privileges, "{}: NoNewPrivs", pod.name);
         assert_eq!(observed.seccomp, 2, "{}: Seccomp (2: filter)", pod.name);
+        assert_eq!(pod.seccomp_profile, "RuntimeDefault", "{}", pod.name);
         assert!(
             observed.root_read_only,
             "{}: the root file system",
@@ -91,7 +89,7 @@ async fn scenario(cp: &ControlPlane, node: &Node, image: &Image) {
     }
 
     // One pod holds the Lease.
-    let leader = wait_for_leader(cp, &pods, None).await;
+    let leader = wait_for_leader(cp, &pods).await;
     eprintln!("leader: {leader}");
 
     // Every example becomes Ready. The KMIP example is not applied here: its PyKMIP servers
@@ -114,9 +112,11 @@ async fn scenario(cp: &ControlPlane, node: &Node, image: &Image) {
     );
     check_metrics(&samples(&metrics), &ready, &[]);
 
-    // Delete the leader: the other pod takes over, and a resource created right after is
-    // Ready within the lease duration.
+    // Delete the leader: another pod takes over, and a resource created right after is
+    // Ready within the lease duration, written by the new leader.
+    let lease_duration = chart_lease_duration();
     kubectl_ok(cp, &["create", "namespace", "failover"]);
+    let audit_before_failover = audit_line_count(cp);
     let deleted = Instant::now();
     kubectl_ok(
         cp,
@@ -129,6 +129,8 @@ async fn scenario(cp: &ControlPlane, node: &Node, image: &Image) {
             "--wait=false",
         ],
     );
+    let new_leader = wait_for_holder_other_than(cp, &leader).await;
+    let taken_over = deleted.elapsed();
     kubectl_stdin_ok(
         cp,
         &["apply", "-n", "failover", "-f", "-"],
@@ -137,13 +139,20 @@ async fn scenario(cp: &ControlPlane, node: &Node, image: &Image) {
     wait_ready(cp, "failover", "after-failover", Duration::from_secs(120)).await;
     let failover = deleted.elapsed();
     let pods = operator_pods(cp, 2);
-    let new_leader = wait_for_leader(cp, &pods, Some(&leader)).await;
+    let new_leader_ip = pod_ip(&pods, &new_leader);
+    let failover_writers = writers(&audit_since(cp, audit_before_failover), "failover");
     eprintln!(
-        "failover: {leader} deleted, {new_leader} leads; a resource created right after was Ready {:.1}s after the deletion (lease duration {LEASE_DURATION:?})",
+        "failover: {leader} deleted; {new_leader} ({new_leader_ip}) held the Lease {:.1}s later; a resource created then was Ready {:.1}s after the deletion (lease duration {lease_duration:?}), written by {failover_writers:?}",
+        taken_over.as_secs_f64(),
         failover.as_secs_f64()
     );
+    assert_eq!(
+        failover_writers,
+        [new_leader_ip],
+        "the resource created after the failover was not written by the new leader alone"
+    );
     assert!(
-        failover <= LEASE_DURATION,
+        failover <= lease_duration,
         "Ready {failover:?} after the leader's deletion, more than the lease duration"
     );
 
@@ -155,9 +164,11 @@ async fn scenario(cp: &ControlPlane, node: &Node, image: &Image) {
         .join("---\n");
     kubectl_stdin_ok(cp, &["apply", "-n", "fleet", "-f", "-"], &fleet);
     all_ready(cp, created + 1 + FLEET, || pod_log(cp, &new_leader)).await;
+    // The last Events of the first issuance may still be on their way: count from when the
+    // operator has written nothing to the fleet for three seconds.
+    fleet_writes_settle(cp).await;
     let secrets_before = secret_versions(cp, "fleet");
     assert_eq!(secrets_before.len(), FLEET);
-    let fleet_writes_before = audit::writes(cp.audit_log(), SERVICE_ACCOUNT, "fleet").len();
     let audit_lines_before = audit_line_count(cp);
 
     let second_tag = format!("{}-upgrade", image.tag);
@@ -203,6 +214,13 @@ async fn scenario(cp: &ControlPlane, node: &Node, image: &Image) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let upgrade_took = upgrade.join().expect("helm upgrade");
+    // One more once the rollout is done: the last writer must be the new leader.
+    kubectl_stdin_ok(
+        cp,
+        &["apply", "-n", "rollout", "-f", "-"],
+        &certificate_key_pair(&format!("rollout-{rollout_resources}")),
+    );
+    rollout_resources += 1;
     let pods = operator_pods(cp, 2);
     for pod in &pods {
         assert!(
@@ -212,16 +230,17 @@ async fn scenario(cp: &ControlPlane, node: &Node, image: &Image) {
             pod.image
         );
     }
-    let upgraded_leader = wait_for_leader(cp, &pods, None).await;
+    let upgraded_leader = wait_for_leader(cp, &pods).await;
     let total = created + 1 + FLEET + rollout_resources;
     all_ready(cp, total, || pod_log(cp, &upgraded_leader)).await;
     // The new leader has looked at every resource of the fleet.
     wait_for_fleet_reconciled(cp, &upgraded_leader).await;
 
     let secrets_after = secret_versions(cp, "fleet");
-    let fleet_writes =
-        audit::writes(cp.audit_log(), SERVICE_ACCOUNT, "fleet").len() - fleet_writes_before;
-    let rollout_writers = writers(&audit_since(cp, audit_lines_before), "rollout");
+    let since_upgrade = audit_since(cp, audit_lines_before);
+    let fleet_writes = operator_writes(&since_upgrade, "fleet");
+    let rollout_writers = writers(&since_upgrade, "rollout");
+    let upgraded_leader_ip = pod_ip(&pods, &upgraded_leader);
     eprintln!(
         "helm upgrade to :{second_tag} took {:.1}s; {FLEET} Ready resources: {fleet_writes} writes, {} Secrets changed; {rollout_resources} resources created during the rollout, written by {rollout_writers:?} in turn",
         upgrade_took.as_secs_f64(),
@@ -231,6 +250,15 @@ async fn scenario(cp: &ControlPlane, node: &Node, image: &Image) {
             .count()
     );
     assert_eq!(fleet_writes, 0, "writes to the fleet during the upgrade");
+    assert!(
+        rollout_writers.len() >= 2,
+        "the leadership did not change during the rollout: {rollout_writers:?}"
+    );
+    assert_eq!(
+        rollout_writers.last(),
+        Some(&upgraded_leader_ip),
+        "the last writer is not the upgraded leader"
+    );
     assert_eq!(
         secrets_before, secrets_after,
         "Secrets changed by the upgrade"
@@ -300,7 +328,10 @@ fn certificate_key_pair(name: &str) -> String {
 /// One operator pod as the API server shows it.
 pub(crate) struct Pod {
     pub(crate) name: String,
+    ip: String,
     image: String,
+    /// The pod's `securityContext.seccompProfile.type` (the filter seen in /proc is this one).
+    seccomp_profile: String,
     container_id: String,
     probes_configured: bool,
 }
@@ -336,6 +367,11 @@ pub(crate) fn operator_pods(cp: &ControlPlane, expected: usize) -> Vec<Pod> {
             })
             .map(|p| Pod {
                 name: p["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                ip: p["status"]["podIP"].as_str().unwrap_or_default().to_owned(),
+                seccomp_profile: p["spec"]["securityContext"]["seccompProfile"]["type"]
                     .as_str()
                     .unwrap_or_default()
                     .to_owned(),
@@ -418,12 +454,33 @@ fn observe_security(node: &Node, pod: &Pod) -> Observed {
     }
 }
 
-/// The Lease holder, once it is one of `pods` (and not `previous`).
-pub(crate) async fn wait_for_leader(
-    cp: &ControlPlane,
-    pods: &[Pod],
-    previous: Option<&str>,
-) -> String {
+/// The pod IP of `name` among `pods`.
+fn pod_ip(pods: &[Pod], name: &str) -> String {
+    pods.iter()
+        .find(|p| p.name == name)
+        .map(|p| p.ip.clone())
+        .unwrap_or_else(|| panic!("{name} is not a Ready operator pod"))
+}
+
+/// The chart's default `leaderElection.leaseDuration`: the longest a failover may take.
+fn chart_lease_duration() -> Duration {
+    let values: serde_json::Value = serde_norway::from_str(
+        &std::fs::read_to_string(helm::chart().join("values.yaml")).expect("values.yaml"),
+    )
+    .expect("values.yaml is YAML");
+    let text = values["leaderElection"]["leaseDuration"]
+        .as_str()
+        .expect("leaderElection.leaseDuration");
+    let seconds = text
+        .strip_suffix('s')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("leaseDuration {text:?} is not whole seconds"));
+    Duration::from_secs(seconds)
+}
+
+/// The Lease holder once it is a pod other than `previous` (the replacement pod or the
+/// standby, whichever acquires it first).
+async fn wait_for_holder_other_than(cp: &ControlPlane, previous: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let out = cp
@@ -433,7 +490,57 @@ pub(crate) async fn wait_for_leader(
             .output()
             .expect("kubectl");
         let holder = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if pods.iter().any(|p| p.name == holder) && Some(holder.as_str()) != previous {
+        if !holder.is_empty() && holder != previous {
+            return holder;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{previous} still holds the Lease"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the operator has not written to the fleet namespace for three seconds.
+async fn fleet_writes_settle(cp: &ControlPlane) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = (usize::MAX, Instant::now());
+    loop {
+        let count = audit::writes(cp.audit_log(), SERVICE_ACCOUNT, "fleet").len();
+        if count != last.0 {
+            last = (count, Instant::now());
+        } else if last.1.elapsed() >= Duration::from_secs(3) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the operator keeps writing to the fleet"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The operator's writes in `namespace` among `events`.
+fn operator_writes(events: &[AuditEvent], namespace: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| e.user.username == SERVICE_ACCOUNT && e.is_write())
+        .filter(|e| e.object_ref.as_ref().and_then(|o| o.namespace.as_deref()) == Some(namespace))
+        .count()
+}
+
+/// The Lease holder, once it is one of `pods`.
+pub(crate) async fn wait_for_leader(cp: &ControlPlane, pods: &[Pod]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let out = cp
+            .kubectl_command()
+            .args(["get", "lease", LEASE, "-n", RELEASE_NAMESPACE])
+            .args(["-o", "jsonpath={.spec.holderIdentity}"])
+            .output()
+            .expect("kubectl");
+        let holder = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if pods.iter().any(|p| p.name == holder) {
             return holder;
         }
         assert!(
