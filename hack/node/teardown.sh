@@ -49,9 +49,24 @@ for state in "$@"; do
   for mount in $mounts; do
     umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null || say "cannot unmount $mount"
   done
-  # Outside the directory: kubelet's links to the pods' logs, libcni's cached results.
+  # Outside the directory: kubelet's links to the pods' logs; libcni's cached results of the
+  # node's sandboxes (the pod network's and the loopback's, named after the sandbox id),
+  # which a sandbox killed rather than stopped leaves.
   find /var/log/containers -maxdepth 1 -type l -lname "$state/*" -delete 2>/dev/null
-  rm -f /var/lib/cni/results/keysmith-node-* 2>/dev/null
+  for task in "$state"/containerd/state/io.containerd.runtime.v2.task/*/*; do
+    [ -d "$task" ] || continue
+    rm -f /var/lib/cni/results/*-"$(basename "$task")"-* 2>/dev/null
+  done
+  # The sockets of shims that were killed (nobody listens on them any more).
+  for socket in /run/containerd/s/*; do
+    [ -S "$socket" ] || continue
+    python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+except ConnectionRefusedError:
+    sys.exit(1)' "$socket" 2>/dev/null || rm -f "$socket"
+  done
   "$here/network.sh" down
   "$here/host.sh" restore "$state"
   # --one-file-system: a mount that would not go away is never descended into.

@@ -3,7 +3,7 @@
 use std::io::BufRead;
 
 use crate::chart_on_node::{
-    RELEASE_NAMESPACE, helm_install, operator_pods, pod_log, wait_for_leader,
+    RELEASE_NAMESPACE, helm_install, operator_pods, pod_log, wait_for_leader, wait_for_no_pods,
 };
 use crate::support::cluster::{all_ready, apply_examples, helm_ok, kubectl_ok};
 use crate::support::node::{self, Node};
@@ -67,5 +67,7 @@ async fn demo_on_a_real_node() {
         RELEASE_NAMESPACE,
         "--wait",
     ]);
+    // The pods stop as the kubelet stops them (their network torn down through CNI).
+    wait_for_no_pods(&cp).await;
     node.stop().expect("node teardown");
 }

@@ -688,7 +688,7 @@ fn writers(events: &[AuditEvent], namespace: &str) -> Vec<String> {
 }
 
 /// Waits until the operator's pods are gone (after `helm uninstall`), so the node stops none.
-async fn wait_for_no_pods(cp: &ControlPlane) {
+pub(crate) async fn wait_for_no_pods(cp: &ControlPlane) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let out = kubectl_ok(cp, &["get", "pods", "-n", RELEASE_NAMESPACE, "-o", "name"]);
