@@ -478,18 +478,23 @@ fn chart_lease_duration() -> Duration {
     Duration::from_secs(seconds)
 }
 
+/// The leader Lease's holder (empty while there is none).
+fn lease_holder(cp: &ControlPlane) -> String {
+    let out = cp
+        .kubectl_command()
+        .args(["get", "lease", LEASE, "-n", RELEASE_NAMESPACE])
+        .args(["-o", "jsonpath={.spec.holderIdentity}"])
+        .output()
+        .expect("kubectl");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// The Lease holder once it is a pod other than `previous` (the replacement pod or the
 /// standby, whichever acquires it first).
 async fn wait_for_holder_other_than(cp: &ControlPlane, previous: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let out = cp
-            .kubectl_command()
-            .args(["get", "lease", LEASE, "-n", RELEASE_NAMESPACE])
-            .args(["-o", "jsonpath={.spec.holderIdentity}"])
-            .output()
-            .expect("kubectl");
-        let holder = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let holder = lease_holder(cp);
         if !holder.is_empty() && holder != previous {
             return holder;
         }
@@ -533,13 +538,7 @@ fn operator_writes(events: &[AuditEvent], namespace: &str) -> usize {
 pub(crate) async fn wait_for_leader(cp: &ControlPlane, pods: &[Pod]) -> String {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let out = cp
-            .kubectl_command()
-            .args(["get", "lease", LEASE, "-n", RELEASE_NAMESPACE])
-            .args(["-o", "jsonpath={.spec.holderIdentity}"])
-            .output()
-            .expect("kubectl");
-        let holder = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let holder = lease_holder(cp);
         if pods.iter().any(|p| p.name == holder) {
             return holder;
         }
