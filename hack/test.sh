@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command (README.md; .ci/run calls it). Installs what is missing, builds the
-# test control plane once into a cache outside the checkout, checks formatting and lints,
-# runs every test, fails if any control-plane process outlived the tests, then fuzzes
-# (hack/fuzz.sh) and checks the supply chain (hack/deny.sh).
+# test control plane (with the node's kubelet and kube-scheduler) and the operator image once
+# into caches outside the checkout, checks formatting and lints, runs every test (the node
+# tests need root), fails if any control-plane process or anything of a test node outlived
+# the tests, then fuzzes (hack/fuzz.sh) and checks the supply chain (hack/deny.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/keysmith
