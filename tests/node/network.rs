@@ -17,6 +17,8 @@ use crate::support::{ControlPlane, free_ports, image, repo_root};
 const OUTSIDE_NETNS: &str = "keysmith-outside";
 const OUTSIDE_HOST_LINK: &str = "ks-outside0";
 const OUTSIDE_ADDRESS: &str = "10.234.0.2";
+/// The node's pod addresses (hack/node/network.sh).
+const POD_RANGE: &str = "10.233.0.0/24";
 
 #[tokio::test]
 async fn the_pod_network_reaches_the_api_server_and_nothing_else() {
@@ -66,6 +68,12 @@ async fn the_pod_network_reaches_the_api_server_and_nothing_else() {
         for (target, result) in &results[1..] {
             assert_eq!(result, "timeout", "{target}: must be dropped");
         }
+        // Dropped on the way out, not on the way back: nothing from a pod got there.
+        assert_eq!(
+            outside.packets_from_pods(),
+            0,
+            "packets from the pods reached the other interface"
+        );
         node.stop().expect("node teardown");
         drop(outside);
         drop(host_listener);
@@ -235,6 +243,25 @@ impl Outside {
         ]);
         inside(&["link", "set", "eth0", "up"]);
         inside(&["link", "set", "lo", "up"]);
+        // A rule without a target only counts: packets from the pod range that got here.
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                OUTSIDE_NETNS,
+                "iptables",
+                "-w",
+                "-A",
+                "INPUT",
+            ])
+            .args(["-s", POD_RANGE])
+            .output()
+            .expect("iptables");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", OUTSIDE_NETNS, "python3", "-c"])
             .arg(format!(
@@ -249,6 +276,30 @@ impl Outside {
             std::thread::sleep(Duration::from_millis(100));
         }
         outside
+    }
+}
+
+impl Outside {
+    /// How many packets from the pod range reached the other side of the veth.
+    fn packets_from_pods(&self) -> u64 {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                OUTSIDE_NETNS,
+                "iptables",
+                "-w",
+                "-L",
+                "INPUT",
+            ])
+            .args(["-v", "-x", "-n"])
+            .output()
+            .expect("iptables");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.contains(POD_RANGE))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .expect("the counting rule")
     }
 }
 
