@@ -244,24 +244,17 @@ impl Outside {
         inside(&["link", "set", "eth0", "up"]);
         inside(&["link", "set", "lo", "up"]);
         // A rule without a target only counts: packets from the pod range that got here.
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                OUTSIDE_NETNS,
-                "iptables",
-                "-w",
-                "-A",
-                "INPUT",
-            ])
-            .args(["-s", POD_RANGE])
-            .output()
-            .expect("iptables");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        ip(&[
+            "netns",
+            "exec",
+            OUTSIDE_NETNS,
+            "iptables",
+            "-w",
+            "-A",
+            "INPUT",
+            "-s",
+            POD_RANGE,
+        ]);
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", OUTSIDE_NETNS, "python3", "-c"])
             .arg(format!(
