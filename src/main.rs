@@ -157,6 +157,10 @@ struct RunArgs {
     /// Longest a slow generation (fresh DH parameters, RSA 8192 keys) may run (Go duration).
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     generate_timeout: Duration,
+    /// How long a restored resource (it carries keysmith's finalizer but no status) waits for
+    /// its Secret to be restored before new material is made (Go duration).
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    restore_grace: Duration,
     /// Run the controllers only while holding a coordination Lease (for several replicas).
     #[arg(long)]
     leader_elect: bool,
@@ -288,6 +292,7 @@ fn run_operator(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
                 .generate_slots
                 .map_or_else(default_generate_slots, usize::from),
             namespaces,
+            restore_grace: args.restore_grace,
         },
         concurrency: args.concurrency,
         metrics_addr: args.metrics_bind_address,

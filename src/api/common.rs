@@ -33,14 +33,18 @@ pub struct Target {
     /// Annotations added to the Secret.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
-    /// What happens to the Secret when the resource is deleted. `Delete` (default): the Secret
-    /// carries a controller ownerReference and is garbage-collected with the resource.
-    /// `Retain`: no ownerReference; the Secret survives.
+    /// What happens to the Secret when the resource is deleted. `Delete` (default): keysmith's
+    /// finalizer deletes it (and the key Secret of a non-exportable key) before the resource
+    /// goes. `Retain`: it survives, and a resource created again with this name takes it
+    /// back. Secrets never carry an ownerReference, so a restore that brings back stale
+    /// ones cannot have them garbage-collected.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
     /// What to do when the Secret already exists and keysmith does not own it. `Fail`
     /// (default): leave it untouched and report `SecretConflict`. `Adopt`: take it over if its
-    /// data is valid material that satisfies the spec, keeping the material.
+    /// data is valid material that satisfies the spec, keeping the material. Either way, a
+    /// Secret written for an earlier resource of this kind and name that no longer exists
+    /// (a restore) is taken back when its material is valid and satisfies the spec.
     #[serde(default)]
     pub existing_secret: ExistingSecretPolicy,
 }
@@ -48,10 +52,10 @@ pub struct Target {
 /// What happens to the target Secret when its resource is deleted.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum DeletionPolicy {
-    /// The Secret is garbage-collected with the resource (controller ownerReference).
+    /// keysmith's finalizer deletes the Secret before the resource goes.
     #[default]
     Delete,
-    /// The Secret is kept (no ownerReference).
+    /// The Secret is kept.
     Retain,
 }
 
@@ -189,6 +193,11 @@ pub mod reason {
     pub const GENERATED: &str = "Generated";
     /// An existing Secret was adopted with its material.
     pub const ADOPTED: &str = "Adopted";
+    /// The Secret of an earlier resource of this kind and name (one that no longer exists)
+    /// was taken back with its material, as after a restore.
+    pub const RESTORED: &str = "Restored";
+    /// A restored resource waits for its Secret to be restored before making material.
+    pub const AWAITING_RESTORE: &str = "AwaitingRestore";
     /// Nothing has been done yet.
     pub const PENDING: &str = "Pending";
     /// Material is being generated for the first time.

@@ -19,6 +19,11 @@ use crate::metrics::Metrics;
 use super::namespaces::WatchedNamespaces;
 use super::slow::SlowTasks;
 
+/// Default of [`Settings::restore_grace`]: long enough for a restore that applies the
+/// resources before their Secrets, short enough that a resource restored without its
+/// Secret is not left without material for long.
+pub const DEFAULT_RESTORE_GRACE: Duration = Duration::from_secs(120);
+
 /// Operator settings (api.md section 6) that reconciles need.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -37,6 +42,9 @@ pub struct Settings {
     pub generate_slots: usize,
     /// The namespaces watched (`--namespaces`); references into others are refused.
     pub namespaces: WatchedNamespaces,
+    /// How long a restored resource (keysmith's finalizer, no status) waits for its Secret
+    /// to be restored before new material is made (`--restore-grace`).
+    pub restore_grace: Duration,
 }
 
 impl Default for Settings {
@@ -49,6 +57,7 @@ impl Default for Settings {
             generate_timeout: Duration::from_secs(3600),
             generate_slots: 1,
             namespaces: WatchedNamespaces::All,
+            restore_grace: DEFAULT_RESTORE_GRACE,
         }
     }
 }
@@ -94,6 +103,36 @@ pub struct Context {
     pub secret_echoes: Arc<SecretEchoes>,
     /// New resources whose target Secret was found to exist when created.
     pub absent_guesses: AbsentGuesses,
+    /// Resources this process added the finalizer to that the cache may not show yet.
+    pub finalizers_added: UidSet,
+    /// Resources that took back a restored Secret in this reconcile, with the uid it was
+    /// written for (the report step says so in the Ready condition).
+    pub taken_back: Mutex<HashMap<String, String>>,
+}
+
+/// A set of resource uids shared by reconciles.
+#[derive(Debug, Default)]
+pub struct UidSet(Mutex<std::collections::HashSet<String>>);
+
+impl UidSet {
+    /// Adds `uid`.
+    pub fn insert(&self, uid: String) {
+        if let Ok(mut set) = self.0.lock() {
+            set.insert(uid);
+        }
+    }
+
+    /// Whether `uid` is in the set.
+    pub fn contains(&self, uid: &str) -> bool {
+        self.0.lock().is_ok_and(|set| set.contains(uid))
+    }
+
+    /// Removes `uid`.
+    pub fn forget(&self, uid: &str) {
+        if let Ok(mut set) = self.0.lock() {
+            set.remove(uid);
+        }
+    }
 }
 
 impl Context {
@@ -110,6 +149,8 @@ impl Context {
             written_statuses: WrittenStatuses::default(),
             secret_echoes: Arc::default(),
             absent_guesses: AbsentGuesses::default(),
+            finalizers_added: UidSet::default(),
+            taken_back: Mutex::default(),
             settings,
             clock: Arc::new(SystemClock),
         }

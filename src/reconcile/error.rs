@@ -35,6 +35,9 @@ pub enum Error {
     /// Writing the status failed.
     #[error("writing the status: {}", api_message(.0))]
     WriteStatus(kube::Error),
+    /// Adding or removing keysmith's finalizer failed.
+    #[error("updating the finalizers: {}", api_message(.0))]
+    Finalizer(kube::Error),
 }
 
 /// The API server's own message (without the Debug dump kube adds), or the error text.
@@ -53,14 +56,17 @@ impl Error {
             Self::Read { source, .. } | Self::WriteSecret { source, .. } if forbidden(source) => {
                 reason::FORBIDDEN
             }
-            Self::WriteStatus(source) if forbidden(source) => reason::FORBIDDEN,
+            Self::WriteStatus(source) | Self::Finalizer(source) if forbidden(source) => {
+                reason::FORBIDDEN
+            }
             Self::Generate(MaterialError::Unsupported(_)) => reason::INVALID_SPEC,
             Self::Reference(_) => reason::REFERENCE_NOT_FOUND,
             Self::Conflict(_) => reason::SECRET_CONFLICT,
             Self::Generate(_) => reason::GENERATION_FAILED,
-            Self::Read { .. } | Self::WriteSecret { .. } | Self::WriteStatus(_) => {
-                reason::SECRET_WRITE_FAILED
-            }
+            Self::Read { .. }
+            | Self::WriteSecret { .. }
+            | Self::WriteStatus(_)
+            | Self::Finalizer(_) => reason::SECRET_WRITE_FAILED,
         }
     }
 
@@ -76,6 +82,9 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Read { source, .. } => !matches!(source, kube::Error::Api(s) if s.code == 403),
+            // The cached resource was older than the one stored (409), or it is gone or
+            // being deleted (404, 422: its deletion is handled by the next reconcile).
+            Self::Finalizer(kube::Error::Api(s)) => matches!(s.code, 404 | 409 | 422),
             _ => false,
         }
     }

@@ -7,6 +7,7 @@ pub mod context;
 pub mod echoes;
 pub mod error;
 pub mod events;
+pub mod finalizer;
 pub mod key_manager;
 pub mod keyring_secret;
 pub mod kms_auth_key;

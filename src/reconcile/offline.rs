@@ -8,7 +8,6 @@ use std::fmt;
 use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::ResourceExt;
 
 use crate::api::common::{SecretKeySelector, reason};
 use crate::api::{CertificateKeyPair, KeyManager, KeyringSecret, KmsAuthKey, SshKey};
@@ -17,7 +16,7 @@ use crate::material::x509::TlsMaterial;
 use crate::material::{MaterialError, SecretString};
 
 use super::error::Error;
-use super::resource::{KeysmithResource, namespace, target_secret_name};
+use super::resource::{KeysmithResource, namespace, secret_owner, target_secret_name};
 use super::secret::{OWNER_UID_ANNOTATION, Ownership, TargetContent, data_of, desired_secret};
 
 /// Why a resource cannot be generated offline.
@@ -169,8 +168,9 @@ pub fn target<K: KeysmithResource>(
     let ns = namespace(object);
     let name = target_secret_name(object);
     let qualified = format!("{ns}/{name}");
-    let uid = object.uid().unwrap_or_default();
-    let ownership = Ownership::of(lookup.secret(&ns, &name), &uid);
+    // The input is all there is: a Secret of an earlier resource of this name is taken
+    // back as the operator would once that resource is gone.
+    let ownership = Ownership::of(lookup.secret(&ns, &name), &secret_owner(object), |_| false);
     if let Ownership::Owned(_) = ownership {
         return Err(OfflineError::Input(format!(
             "Secret {qualified} in the input already belongs to this resource (its {OWNER_UID_ANNOTATION} is the resource's uid): the operator would keep it, there is nothing to generate"
@@ -181,8 +181,7 @@ pub fn target<K: KeysmithResource>(
 
 /// The Secret the controller writes for `content`: a new one, or `existing` (a Secret it
 /// adopts) with keysmith's fields set. Without a uid (a resource not read from a cluster)
-/// there is no `keysmith.dev/owner-uid` and no ownerReference: the API server rejects an
-/// ownerReference without a uid.
+/// there is no `keysmith.dev/owner-uid`.
 pub fn written<K: KeysmithResource>(
     object: &K,
     content: TargetContent,
@@ -198,11 +197,10 @@ pub fn written<K: KeysmithResource>(
     meta.uid = None;
     meta.creation_timestamp = None;
     meta.managed_fields = None;
-    if desired.owner.uid.is_empty() {
-        if let Some(annotations) = meta.annotations.as_mut() {
-            annotations.remove(OWNER_UID_ANNOTATION);
-        }
-        meta.owner_references = None;
+    if desired.owner.uid.is_empty()
+        && let Some(annotations) = meta.annotations.as_mut()
+    {
+        annotations.remove(OWNER_UID_ANNOTATION);
     }
     secret
 }

@@ -8,12 +8,15 @@ use crate::reconcile::events::EventType;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 
-use crate::api::common::reason::GENERATING;
+use crate::api::common::reason::{AWAITING_RESTORE, GENERATING, RESTORED};
 use crate::api::common::{CommonStatus, ConditionStatus, condition};
 use crate::metrics::{KindLabels, ResultLabels};
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 
 use super::context::Context;
 use super::error::Error;
+use super::finalizer;
 use super::resource::{
     KeysmithResource, backoff_key, namespace, object_labels, publish, ready_reason,
     target_secret_name,
@@ -45,6 +48,8 @@ pub struct Outcome {
     pub generated_at: Option<SystemTime>,
     /// A slow generation is running: its progress (`Generating=True`).
     pub generating: Option<String>,
+    /// Look again at this time even if nothing changes (a wait that ends).
+    pub wake_at: Option<SystemTime>,
 }
 
 impl Outcome {
@@ -64,6 +69,7 @@ impl Outcome {
             expires: None,
             generated_at: None,
             generating: None,
+            wake_at: None,
         }
     }
 
@@ -156,13 +162,18 @@ pub async fn finish<K: KeysmithResource>(
     status: K::Status,
     started: Instant,
 ) -> Result<Action, Error> {
-    // Generating is progress, not a problem: no Warning for it.
+    // Generating and waiting for a restore are progress, not problems: a Normal Event.
     if outcome.ready.status == ConditionStatus::False
-        && outcome.ready.reason != GENERATING
         && ready_reason(object) != Some(outcome.ready.reason)
     {
         let note = outcome.ready.message.clone();
-        publish(ctx, object, EventType::Warning, outcome.ready.reason, note);
+        match outcome.ready.reason {
+            GENERATING => {}
+            AWAITING_RESTORE => {
+                publish(ctx, object, EventType::Normal, AWAITING_RESTORE, note);
+            }
+            reason => publish(ctx, object, EventType::Warning, reason, note),
+        }
     }
     let api = Api::<K>::namespaced(ctx.client.clone(), &namespace(object));
     apply_if_changed(
@@ -184,7 +195,11 @@ pub async fn finish<K: KeysmithResource>(
         // The task's end triggers a reconcile; this one only refreshes the progress.
         return Ok(Action::requeue(PROGRESS_INTERVAL));
     }
-    Ok(requeue_at(outcome.next_rotation, ctx.clock.now()))
+    let next = match (outcome.next_rotation, outcome.wake_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Ok(requeue_at(next, ctx.clock.now()))
 }
 
 /// Retries a reconcile whose report failed, with the per-object backoff.
@@ -267,6 +282,15 @@ pub trait MaterialController: KeysmithResource {
         material: Option<&Self::Material>,
         now: SystemTime,
     ) -> Self::Status;
+
+    /// The kind's own clean-up when the resource is deleted, before the target Secret is
+    /// handled by `deletionPolicy` and the finalizer removed ([`super::finalizer`]).
+    fn clean_up(
+        &self,
+        _ctx: &Context,
+    ) -> impl std::future::Future<Output = Result<(), Error>> + Send {
+        std::future::ready(Ok(()))
+    }
 }
 
 /// One reconcile of any kind: skip deleted objects, run the kind's steps, report. Transient
@@ -283,22 +307,90 @@ pub async fn reconcile<K: MaterialController>(
     {
         ctx.metrics.forget(&object_labels(object.as_ref()));
         ctx.slow.settle(&owner, false);
+        if object.finalizers().iter().any(|f| f == K::FINALIZER) {
+            object.clean_up(&ctx).await?;
+            finalizer::finish_deletion(&ctx, object.as_ref()).await?;
+        }
         return Ok(Action::await_change());
+    }
+    if let Some(outcome) = awaiting_restore(object.as_ref(), &ctx).await? {
+        let status = object.status_of(&outcome, None, ctx.clock.now());
+        return finish(&ctx, object.as_ref(), &outcome, status, started).await;
     }
     let mut attempt = object.reconcile_material(&ctx).await;
     if attempt.as_ref().is_err_and(Error::is_lost_create) {
         attempt = object.reconcile_material(&ctx).await;
     }
-    let (outcome, material) = match attempt {
+    let (mut outcome, material) = match attempt {
         Ok(result) => result,
+        // A Secret taken back stays noted for the retry that reports it.
         Err(error) if error.is_transient() => return Err(error),
         Err(error) => (Outcome::failure(object.as_ref(), &error), None),
     };
+    let taken_back =
+        ctx.taken_back.lock().ok().and_then(|mut t| {
+            t.remove(&kube::ResourceExt::uid(object.as_ref()).unwrap_or_default())
+        });
+    if let Some(message) = taken_back
+        && outcome.ready.status == ConditionStatus::True
+    {
+        outcome.ready.reason = RESTORED;
+        outcome.ready.message = message;
+    }
     if outcome.generating.is_none() {
         ctx.slow.settle(&owner, outcome.failed);
     }
     let status = object.status_of(&outcome, material.as_ref(), ctx.clock.now());
     finish(&ctx, object.as_ref(), &outcome, status, started).await
+}
+
+/// The report of a resource that looks restored (keysmith's finalizer, no fingerprint) and
+/// whose target Secret is absent, while [`finalizer::awaiting_restore`] says to wait; `None`
+/// when it is not one, or the wait is over.
+async fn awaiting_restore<K: KeysmithResource>(
+    object: &K,
+    ctx: &Context,
+) -> Result<Option<Outcome>, Error> {
+    let has_fingerprint = object.common().is_some_and(|c| c.fingerprint.is_some());
+    let created = kube::Resource::meta(object)
+        .creation_timestamp
+        .as_ref()
+        .map(|t| SystemTime::from(t.0));
+    let Some(deadline) = finalizer::awaiting_restore(
+        finalizer::has_finalizer(ctx, object),
+        has_fingerprint,
+        created,
+        ctx.clock.now(),
+        ctx.settings.restore_grace,
+    ) else {
+        return Ok(None);
+    };
+    let ns = namespace(object);
+    let name = target_secret_name(object);
+    let present = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
+        .get_metadata_opt(&name)
+        .await
+        .map_err(|source| Error::Read {
+            what: format!("Secret {ns}/{name}"),
+            source,
+        })?
+        .is_some();
+    if present {
+        return Ok(None);
+    }
+    let mut outcome = Outcome::not_ready(
+        AWAITING_RESTORE,
+        format!(
+            "this {} carries keysmith's finalizer but shows no material, as a restored resource does: waiting until {} for Secret {ns}/{name} to be restored before generating new material",
+            K::KIND,
+            time(deadline).0
+        ),
+    );
+    // Waiting is not a failure: no backoff, no failedAttempts; looked at again when the
+    // Secret appears (its watch) or when the wait ends.
+    outcome.failed = false;
+    outcome.wake_at = Some(deadline);
+    Ok(Some(outcome))
 }
 
 /// Who a slow generation of `object` belongs to.

@@ -32,6 +32,8 @@ pub trait KeysmithResource:
 {
     /// The kind name, e.g. `CertificateKeyPair`.
     const KIND: &'static str;
+    /// The finalizer keysmith adds once the material is written ([`super::finalizer`]).
+    const FINALIZER: &'static str = super::finalizer::MATERIAL_FINALIZER;
     /// The status type.
     type Status: Serialize + PartialEq + Default + Clone + Send + Sync;
 

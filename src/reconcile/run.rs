@@ -192,8 +192,8 @@ async fn operate<F, Fut>(
     let kmip = futures::future::join(
         drive(
             kms_controller,
-            kms::reconcile,
-            kms::error_policy,
+            reconcile::<KmsAuthKey>,
+            error_policy,
             &ctx,
             stopped,
         ),
@@ -595,8 +595,9 @@ fn certified_by(store: &Store<SshKey>, ca: &SshKey) -> Vec<ObjectRef<SshKey>> {
 }
 
 /// The watch of a controller's own resources, cached in the returned store, passing on only
-/// changes of the spec (generation), of annotations (`keysmith.dev/rotate`) or of finalizers
-/// (the KmsAuthKey finalizer is added by one reconcile, the next one does the work). The status
+/// changes of the spec (generation; a deletion raises it too) or of annotations
+/// (`keysmith.dev/rotate`). keysmith's finalizer is added by the reconcile that wrote the
+/// material, which has nothing left to do, so its change starts no other. The status
 /// keysmith writes does not trigger another reconcile, so a failing resource is retried
 /// with its backoff rather than by its own status write. The store is ready once every
 /// watched namespace has been listed.
@@ -623,9 +624,7 @@ where
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
-            predicates::generation
-                .combine(predicates::annotations)
-                .combine(predicates::finalizers),
+            predicates::generation.combine(predicates::annotations),
             PredicateConfig::default(),
         );
     (stream, store)

@@ -1,6 +1,13 @@
 //! The target Secret: who owns it (api.md 1.3), what keysmith wants in it, and writing it.
 //!
-//! A Secret is ours when its `keysmith.dev/owner-uid` annotation is the resource's uid. A new
+//! A Secret is ours when its `keysmith.dev/owner-uid` annotation is the resource's uid. One
+//! whose `keysmith.dev/owner` names this resource's kind and name but whose recorded uid
+//! belongs to no object any more was written for an earlier life of this resource (a backup
+//! restored, a namespace re-created by GitOps): it is taken back when its material is valid
+//! and satisfies the spec (api-notes.md, "Restored Secrets"). Target Secrets carry no
+//! ownerReference: a restore that brings back a stale one would let the garbage collector
+//! delete the restored material, so `deletionPolicy: Delete` is carried out by keysmith's
+//! finalizer ([`super::finalizer`]). A new
 //! Secret is created with POST, so when two resources race for one name exactly one wins and
 //! the other sees a foreign owner. An owned Secret is updated with PUT carrying the
 //! resourceVersion we read, so a concurrent change is never overwritten blindly: the body is
@@ -17,7 +24,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 
-use crate::api::common::{DeletionPolicy, ExistingSecretPolicy};
+use crate::api::common::ExistingSecretPolicy;
 use crate::material::SecretBytes;
 
 use super::echoes::Writer;
@@ -39,6 +46,9 @@ pub const FINGERPRINT_ANNOTATION: &str = "keysmith.dev/fingerprint";
 pub const REVISION_ANNOTATION: &str = "keysmith.dev/revision";
 /// The `keysmith.dev/rotate` value the current material answers (status.lastRotationToken).
 pub const ROTATION_TOKEN_ANNOTATION: &str = "keysmith.dev/rotation-token";
+/// The uid a Secret was written for before keysmith took it back (a restore); kept while the
+/// material is the one taken back, so the resource keeps reporting `Restored`.
+pub const RESTORED_FROM_ANNOTATION: &str = "keysmith.dev/restored-from-uid";
 /// When the material was generated (RFC 3339), on Secrets of material rotated by age:
 /// `rotation.every` counts from here.
 pub const GENERATED_AT_ANNOTATION: &str = "keysmith.dev/generated-at";
@@ -50,6 +60,14 @@ pub enum Ownership {
     Absent,
     /// Written by this resource.
     Owned(Box<Secret>),
+    /// Written for an earlier resource of this kind and name (the annotations say so) whose
+    /// uid belongs to no object any more: taken back when its material satisfies the spec.
+    Restored {
+        /// The existing Secret.
+        secret: Box<Secret>,
+        /// The uid it was written for.
+        previous_uid: String,
+    },
     /// Someone else's; `owner` is the keysmith owner annotation if there is one.
     Foreign {
         /// The existing Secret (never modified).
@@ -65,6 +83,10 @@ impl std::fmt::Debug for Ownership {
         match self {
             Self::Absent => f.write_str("Absent"),
             Self::Owned(s) => write!(f, "Owned({})", name(s)),
+            Self::Restored {
+                secret,
+                previous_uid,
+            } => write!(f, "Restored({}, from uid {previous_uid})", name(secret)),
             Self::Foreign { secret, owner } => {
                 write!(f, "Foreign({}, owner: {owner:?})", name(secret))
             }
@@ -73,46 +95,74 @@ impl std::fmt::Debug for Ownership {
 }
 
 impl Ownership {
-    /// Classifies `secret` for the resource with `uid`.
-    pub fn of(secret: Option<Secret>, uid: &str) -> Self {
+    /// Classifies `secret` for the resource `owner`. `recorded_owner_exists` answers whether
+    /// an object with a given uid still exists; it is asked only about a Secret whose
+    /// owner annotation names this resource's kind and name with another uid.
+    pub fn of(
+        secret: Option<Secret>,
+        owner: &SecretOwner,
+        recorded_owner_exists: impl FnOnce(&str) -> bool,
+    ) -> Self {
         let Some(secret) = secret else {
             return Self::Absent;
         };
-        let annotation = |key: &str| {
-            secret
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(key))
-                .cloned()
-        };
-        if annotation(OWNER_UID_ANNOTATION).as_deref() == Some(uid) {
-            Self::Owned(Box::new(secret))
-        } else {
-            let owner = annotation(OWNER_ANNOTATION);
-            Self::Foreign {
-                secret: Box::new(secret),
-                owner,
+        let recorded_uid = annotation(&secret, OWNER_UID_ANNOTATION);
+        if recorded_uid.as_deref() == Some(owner.uid.as_str()) {
+            return Self::Owned(Box::new(secret));
+        }
+        let recorded_owner = annotation(&secret, OWNER_ANNOTATION);
+        if recorded_owner.as_deref() == Some(owner.qualified_kind_name().as_str()) {
+            let previous_uid = recorded_uid.unwrap_or_default();
+            if !recorded_owner_exists(&previous_uid) {
+                return Self::Restored {
+                    secret: Box::new(secret),
+                    previous_uid,
+                };
             }
+            return Self::Foreign {
+                secret: Box::new(secret),
+                owner: Some(format!(
+                    "{} (uid {previous_uid}, which still exists)",
+                    owner.qualified_kind_name()
+                )),
+            };
+        }
+        Self::Foreign {
+            secret: Box::new(secret),
+            owner: recorded_owner,
+        }
+    }
+
+    /// Classifies `secret` for a resource with `uid` as far as the uid goes: ours or not
+    /// (for Secrets read to use, never to write, such as an issuer's).
+    pub fn is_owned_by(secret: &Secret, uid: &str) -> bool {
+        annotation(secret, OWNER_UID_ANNOTATION).as_deref() == Some(uid)
+    }
+
+    /// Whether this is a Secret of an earlier resource of this kind and name, taken back.
+    pub fn is_restored(&self) -> bool {
+        matches!(self, Self::Restored { .. })
+    }
+
+    /// The Secret keysmith may write to after deciding: its own or one it takes back.
+    pub fn writable(&self) -> Option<&Secret> {
+        match self {
+            Self::Owned(secret) | Self::Restored { secret, .. } => Some(secret),
+            _ => None,
         }
     }
 
     /// Our Secret's generation count (`keysmith.dev/revision`), 0 when there is none.
     pub fn revision(&self) -> i64 {
-        match self {
-            Self::Owned(secret) => annotation(secret, REVISION_ANNOTATION)
-                .and_then(|r| r.parse().ok())
-                .unwrap_or(0),
-            _ => 0,
-        }
+        self.writable()
+            .and_then(|secret| annotation(secret, REVISION_ANNOTATION))
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0)
     }
 
     /// The rotate token our Secret's material answers.
     pub fn rotation_token(&self) -> Option<String> {
-        match self {
-            Self::Owned(secret) => annotation(secret, ROTATION_TOKEN_ANNOTATION),
-            _ => None,
-        }
+        annotation(self.writable()?, ROTATION_TOKEN_ANNOTATION)
     }
 
     /// The existing Secret, whoever owns it.
@@ -120,7 +170,7 @@ impl Ownership {
         match self {
             Self::Absent => None,
             Self::Owned(s) => Some(s),
-            Self::Foreign { secret, .. } => Some(secret),
+            Self::Restored { secret, .. } | Self::Foreign { secret, .. } => Some(secret),
         }
     }
 }
@@ -170,7 +220,7 @@ pub async fn read_selector(
 }
 
 /// The resource a Secret belongs to.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecretOwner {
     /// Kind, e.g. `CertificateKeyPair`.
     pub kind: String,
@@ -180,6 +230,21 @@ pub struct SecretOwner {
     pub name: String,
     /// uid of the resource.
     pub uid: String,
+}
+
+impl SecretOwner {
+    /// `<Kind>/<name>`: the value of `keysmith.dev/owner`.
+    pub fn qualified_kind_name(&self) -> String {
+        format!("{}/{}", self.kind, self.name)
+    }
+
+    /// Whether `reference` points at this resource's kind and name, whatever its uid: an
+    /// ownerReference keysmith wrote, for this life of the resource or an earlier one.
+    fn is_named_by(&self, reference: &OwnerReference) -> bool {
+        reference.kind == self.kind
+            && reference.name == self.name
+            && reference.api_version.split('/').next() == self.api_version.split('/').next()
+    }
 }
 
 /// Everything keysmith sets on a target Secret.
@@ -197,8 +262,6 @@ pub struct DesiredSecret {
     pub extra_annotations: BTreeMap<String, String>,
     /// The owning resource.
     pub owner: SecretOwner,
-    /// Whether the Secret carries a controller ownerReference (deletionPolicy Delete).
-    pub garbage_collected: bool,
     /// Fingerprint of the material.
     pub fingerprint: String,
     /// Generation count of the material.
@@ -221,10 +284,7 @@ impl DesiredSecret {
     pub fn annotations(&self) -> BTreeMap<String, String> {
         let mut annotations = self.extra_annotations.clone();
         let owner = &self.owner;
-        annotations.insert(
-            OWNER_ANNOTATION.to_owned(),
-            format!("{}/{}", owner.kind, owner.name),
-        );
+        annotations.insert(OWNER_ANNOTATION.to_owned(), owner.qualified_kind_name());
         annotations.insert(OWNER_UID_ANNOTATION.to_owned(), owner.uid.clone());
         annotations.insert(FINGERPRINT_ANNOTATION.to_owned(), self.fingerprint.clone());
         annotations.insert(REVISION_ANNOTATION.to_owned(), self.revision.to_string());
@@ -232,17 +292,6 @@ impl DesiredSecret {
             annotations.insert(ROTATION_TOKEN_ANNOTATION.to_owned(), token.clone());
         }
         annotations
-    }
-
-    fn owner_reference(&self) -> Option<OwnerReference> {
-        self.garbage_collected.then(|| OwnerReference {
-            api_version: self.owner.api_version.clone(),
-            kind: self.owner.kind.clone(),
-            name: self.owner.name.clone(),
-            uid: self.owner.uid.clone(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
-        })
     }
 
     /// The Secret object to create or apply.
@@ -253,7 +302,6 @@ impl DesiredSecret {
                 namespace: Some(self.namespace.clone()),
                 labels: Some(self.labels()),
                 annotations: Some(self.annotations()),
-                owner_references: self.owner_reference().map(|r| vec![r]),
                 resource_version,
                 ..ObjectMeta::default()
             },
@@ -269,8 +317,9 @@ impl DesiredSecret {
     }
 
     /// True when `existing` already is what keysmith would write: same type, our labels,
-    /// annotations, ownerReference and data, and no stale label, annotation or data key that
-    /// keysmith set earlier and no longer wants.
+    /// annotations and data, no ownerReference to this resource (earlier releases wrote
+    /// one; it is removed), and no stale label, annotation or data key that keysmith set
+    /// earlier and no longer wants.
     pub fn is_satisfied_by(&self, existing: &Secret) -> bool {
         let meta = &existing.metadata;
         let has_all = |want: &BTreeMap<String, String>, have: &Option<BTreeMap<String, String>>| {
@@ -291,12 +340,12 @@ impl DesiredSecret {
             .owner_references
             .iter()
             .flatten()
-            .any(|r| r.uid == self.owner.uid);
+            .any(|r| self.owner.is_named_by(r));
         existing.type_.as_deref() == Some(self.type_.as_str())
             && has_all(&labels, &meta.labels)
             && has_all(&annotations, &meta.annotations)
             && data_matches
-            && our_reference == self.garbage_collected
+            && !our_reference
             && no_stale_fields(existing, "f:labels", &labels)
             && no_stale_fields(existing, "f:annotations", &annotations)
             && no_stale_data(existing, &self.data)
@@ -408,14 +457,13 @@ impl DesiredSecret {
             &owned_keys(existing, &["f:metadata", "f:annotations"]),
             self.annotations(),
         ));
-        let mut references: Vec<OwnerReference> = meta
+        let references: Vec<OwnerReference> = meta
             .owner_references
             .take()
             .unwrap_or_default()
             .into_iter()
-            .filter(|r| r.uid != self.owner.uid)
+            .filter(|r| !self.owner.is_named_by(r))
             .collect();
-        references.extend(self.owner_reference());
         meta.owner_references = (!references.is_empty()).then_some(references);
         let data: BTreeMap<String, ByteString> = self
             .data
@@ -472,17 +520,76 @@ pub async fn read_target<K: KeysmithResource>(
             what: format!("Secret {qualified}"),
             source,
         })?;
-    Ok((Ownership::of(existing, &uid), qualified))
+    let owner = secret_owner(object);
+    let recorded_exists = match existing.as_ref().and_then(|s| earlier_owner_uid(s, &owner)) {
+        Some(recorded) => uid_exists::<K>(ctx, &recorded).await?,
+        None => false,
+    };
+    let ownership = Ownership::of(existing, &owner, |_| recorded_exists);
+    Ok((ownership, qualified))
+}
+
+/// The uid `secret` records when its owner annotation names `owner`'s kind and name but
+/// the uid is another: the Secret of an earlier resource of this name, or a copy of one.
+pub fn earlier_owner_uid(secret: &Secret, owner: &SecretOwner) -> Option<String> {
+    let recorded = annotation(secret, OWNER_UID_ANNOTATION).unwrap_or_default();
+    (annotation(secret, OWNER_ANNOTATION)? == owner.qualified_kind_name() && recorded != owner.uid)
+        .then_some(recorded)
+}
+
+/// Whether an object of kind `K` with `uid` exists in the watched namespaces. The API has no
+/// lookup by uid: this lists the kind's metadata, page by page, and is asked only when a
+/// Secret names this resource with another uid (after a restore, or a copied Secret).
+pub async fn uid_exists<K: KeysmithResource>(
+    ctx: &super::context::Context,
+    uid: &str,
+) -> Result<bool, super::error::Error> {
+    if uid.is_empty() {
+        return Ok(false);
+    }
+    let apis: Vec<Api<K>> = match ctx.settings.namespaces.list() {
+        None => vec![Api::all(ctx.client.clone())],
+        Some(namespaces) => namespaces
+            .iter()
+            .map(|ns| Api::namespaced(ctx.client.clone(), ns))
+            .collect(),
+    };
+    for api in apis {
+        let mut params = kube::api::ListParams::default().limit(500);
+        loop {
+            let page =
+                api.list_metadata(&params)
+                    .await
+                    .map_err(|source| super::error::Error::Read {
+                        what: format!("the {} list", K::KIND),
+                        source,
+                    })?;
+            if page
+                .items
+                .iter()
+                .any(|o| o.metadata.uid.as_deref() == Some(uid))
+            {
+                return Ok(true);
+            }
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => params = params.continue_token(&token),
+                _ => break,
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Whether the target Secret of `object` is most likely absent: the resource was never
 /// reconciled as far as anyone can tell (it shows no status, and this process wrote none
 /// that its cached version may not show yet: a reconcile that runs again before the cache
-/// caught up wrote the Secret itself), and it does not ask to adopt an existing Secret.
+/// caught up wrote the Secret itself), it carries no finalizer (a restored resource does,
+/// and its Secret may well be back), and it does not ask to adopt an existing Secret.
 /// `uid` is the uid of `object`.
 fn is_new<K: KeysmithResource>(ctx: &super::context::Context, object: &K, uid: &str) -> bool {
     let version = kube::ResourceExt::resource_version(object).unwrap_or_default();
     object.status().is_none()
+        && !super::finalizer::has_finalizer(ctx, object)
         && !ctx.written_statuses.pending_for(uid, &version)
         && object.target().existing_secret != ExistingSecretPolicy::Adopt
 }
@@ -505,8 +612,7 @@ pub struct TargetContent {
 }
 
 /// Everything keysmith sets on the target Secret of `object` for `content`: labels and
-/// annotations from `spec.target`, the ownership annotations, the ownerReference by
-/// `deletionPolicy`.
+/// annotations from `spec.target` and the ownership annotations.
 pub fn desired_secret<K: KeysmithResource>(object: &K, content: TargetContent) -> DesiredSecret {
     let target = object.target();
     let mut annotations = target.annotations.clone();
@@ -518,7 +624,6 @@ pub fn desired_secret<K: KeysmithResource>(object: &K, content: TargetContent) -
         extra_labels: target.labels.clone(),
         extra_annotations: annotations,
         owner: secret_owner(object),
-        garbage_collected: target.deletion_policy == DeletionPolicy::Delete,
         fingerprint: content.fingerprint,
         revision: content.revision,
         rotation_token: content.rotation_token,
@@ -534,12 +639,23 @@ pub async fn write_target<K: KeysmithResource>(
     ownership: &Ownership,
     content: TargetContent,
 ) -> Result<(), super::error::Error> {
-    let desired = desired_secret(object, content);
+    let mut desired = desired_secret(object, content);
     let existing = ownership.secret();
-    if existing.is_some_and(|s| desired.is_satisfied_by(s)) {
-        return Ok(());
+    let restored_from = restored_from(ownership, &desired.fingerprint);
+    if let Some(uid) = &restored_from {
+        desired
+            .extra_annotations
+            .insert(RESTORED_FROM_ANNOTATION.to_owned(), uid.clone());
     }
-    if let Ownership::Foreign { secret, .. } = ownership
+    let qualified = format!("{}/{}", desired.namespace, desired.name);
+    if existing.is_some_and(|s| desired.is_satisfied_by(s)) {
+        if let Some(uid) = &restored_from {
+            note_restored(ctx, object, &qualified, uid);
+        }
+        return super::finalizer::ensure(ctx, object).await;
+    }
+    if let Some(secret) = existing
+        && !matches!(ownership, Ownership::Owned(_))
         && secret.type_.as_deref() != Some(desired.type_.as_str())
     {
         // A Secret's type is immutable: adopting it would mean deleting it.
@@ -552,7 +668,6 @@ pub async fn write_target<K: KeysmithResource>(
         )));
     }
     let api = Api::<Secret>::namespaced(ctx.client.clone(), &desired.namespace);
-    let qualified = format!("{}/{}", desired.namespace, desired.name);
     let in_flight = ctx.secret_echoes.writing(&desired.namespace, &desired.name);
     match write(&api, &desired, existing).await {
         Ok(written) => {
@@ -563,7 +678,12 @@ pub async fn write_target<K: KeysmithResource>(
                 name: &owner,
             };
             in_flight.wrote(&written, writer);
-            Ok(())
+            if let Ownership::Restored { previous_uid, .. } = ownership {
+                took_back(ctx, object, &qualified, previous_uid);
+            } else if let Some(uid) = &restored_from {
+                note_restored(ctx, object, &qualified, uid);
+            }
+            super::finalizer::ensure(ctx, object).await
         }
         Err(source) => {
             drop(in_flight);
@@ -578,4 +698,66 @@ pub async fn write_target<K: KeysmithResource>(
             Err(error)
         }
     }
+}
+
+/// The uid the material about to be written was taken back from: the Secret being taken
+/// back, or our Secret that was and still holds that material (same fingerprint).
+fn restored_from(ownership: &Ownership, fingerprint: &str) -> Option<String> {
+    let secret = ownership.writable()?;
+    if annotation(secret, FINGERPRINT_ANNOTATION).as_deref() != Some(fingerprint) {
+        return None;
+    }
+    match ownership {
+        Ownership::Restored { previous_uid, .. } => Some(previous_uid.clone()),
+        _ => annotation(secret, RESTORED_FROM_ANNOTATION),
+    }
+}
+
+/// Notes for the report step that `object` holds material taken back from `previous_uid`:
+/// its Ready reason is `Restored` (`ctx.taken_back`).
+fn note_restored<K: KeysmithResource>(
+    ctx: &super::context::Context,
+    object: &K,
+    qualified: &str,
+    previous_uid: &str,
+) {
+    let note = restored_message(K::KIND, qualified, previous_uid);
+    if let Ok(mut taken) = ctx.taken_back.lock() {
+        taken.insert(kube::ResourceExt::uid(object).unwrap_or_default(), note);
+    }
+}
+
+/// Reports that `object` took back the Secret `qualified`, written for `previous_uid`: an
+/// Event now, the Ready condition in the report step.
+fn took_back<K: KeysmithResource>(
+    ctx: &super::context::Context,
+    object: &K,
+    qualified: &str,
+    previous_uid: &str,
+) {
+    let note = restored_message(K::KIND, qualified, previous_uid);
+    tracing::info!(kind = K::KIND, name = %kube::ResourceExt::name_any(object), namespace = %namespace(object), secret = %qualified, previous_uid, "took back a restored Secret");
+    note_restored(ctx, object, qualified, previous_uid);
+    super::resource::publish(
+        ctx,
+        object,
+        super::events::EventType::Normal,
+        crate::api::common::reason::RESTORED,
+        note,
+    );
+}
+
+/// The SecretConflict message for a Secret of an earlier resource of this kind and name that
+/// is not taken back: `why` says what is wrong with its material.
+pub fn not_taken_back(secret_name: &str, why: &str) -> String {
+    format!(
+        "Secret {secret_name} was written for an earlier resource of this kind and name that no longer exists, but {why}; it is not taken back and left untouched"
+    )
+}
+
+/// The Event note and Ready message of a Secret taken back after a restore.
+pub fn restored_message(kind: &str, qualified: &str, previous_uid: &str) -> String {
+    format!(
+        "took back the material of Secret {qualified}, written for an earlier {kind} of this name (uid {previous_uid}) that no longer exists, as after a restore"
+    )
 }

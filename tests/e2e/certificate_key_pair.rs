@@ -69,11 +69,19 @@ async fn self_signed_certificate_is_issued_and_verifies_with_openssl() {
         annotations.get("keysmith.dev/fingerprint"),
         status.common.fingerprint.as_ref()
     );
-    let owners = secret.owner_references();
+    // No ownerReference (a restore must not get it garbage-collected): the resource's
+    // finalizer carries out deletionPolicy.
+    assert!(secret.owner_references().is_empty());
+    let ckp: CertificateKeyPair = Api::namespaced(client.clone(), &ns)
+        .get("web")
+        .await
+        .expect("get");
     assert!(
-        owners
+        ckp.finalizers()
             .iter()
-            .any(|o| Some(&o.uid) == ckp.metadata.uid.as_ref() && o.controller == Some(true))
+            .any(|f| f == "keysmith.dev/material"),
+        "{:?}",
+        ckp.finalizers()
     );
 
     let data = wait::secret_data(&client, &ns, "web").await;
@@ -503,7 +511,7 @@ async fn denied_private_key_export_keeps_the_key_out_of_the_target_secret() {
 
     // The key lives in the operator's key namespace (here the test namespace) and belongs
     // to the certificate.
-    let key_secret = format!("keysmith-key-{}", ca.metadata.uid.clone().expect("uid"));
+    let key_secret = format!("keysmith-key.{ns}.vault-ca");
     let stored = wait::secret_data(&client, &ns, &key_secret).await;
     let files = Files::new();
     let crt = files.write("ca.crt", &target["tls.crt"]);
@@ -578,15 +586,7 @@ async fn denied_private_key_export_keeps_the_key_out_of_the_target_secret() {
             .as_ref()
             .is_some_and(|d| d.contains_key("tls.key"))
     );
-    let moved = wait::secret_data(
-        &client,
-        &ns,
-        &format!(
-            "keysmith-key-{}",
-            flipped.metadata.uid.clone().expect("uid")
-        ),
-    )
-    .await;
+    let moved = wait::secret_data(&client, &ns, &format!("keysmith-key.{ns}.flip")).await;
     assert_eq!(
         moved["tls.key"], exported["tls.key"],
         "the same key, now in the store"
@@ -622,8 +622,8 @@ async fn denied_private_key_export_keeps_the_key_out_of_the_target_secret() {
         "the same key is exported again"
     );
 
-    // Deleting the resource: the key Secret (no ownerReference across namespaces) is swept
-    // by the next operator start.
+    // Deleting the resource while the operator is down: the finalizer holds it until the
+    // operator is back, which then deletes the key Secret (deletionPolicy: Delete).
     operator.stop();
     Api::<CertificateKeyPair>::namespaced(client.clone(), &ns)
         .delete("vault-ca", &DeleteParams::default())
@@ -779,7 +779,7 @@ async fn a_lost_status_is_reported_again_without_new_material() {
     let api = Api::<CertificateKeyPair>::namespaced(client.clone(), &ns);
     for name in ["open", "sealed"] {
         let before: CertificateKeyPair = wait::ready(&client, &ns, name).await;
-        let key_secret = format!("keysmith-key-{}", before.uid().expect("uid"));
+        let key_secret = format!("keysmith-key.{ns}.{name}");
         let target_before = wait::secret_data(&client, &ns, name).await;
         let stored_before = Api::<Secret>::namespaced(client.clone(), &ns)
             .get_opt(&key_secret)
@@ -835,8 +835,9 @@ async fn a_lost_status_is_reported_again_without_new_material() {
 #[tokio::test]
 async fn refused_status_writes_are_retried_without_creating_the_secret_again() {
     // The operator may write the Secret but not the status (a policy refuses it): every retry
-    // sees a resource without a status. At most one of them may guess the Secret absent and
-    // run into AlreadyExists; the others read it. The material is made once.
+    // sees a resource without a status. None of them guesses the Secret absent again: the
+    // finalizer added with the first material says the resource has had some, so they read
+    // it. The material is made once.
     let cp = support::shared();
     cp.install_crds().await;
     let client = cp.client();
@@ -917,7 +918,7 @@ spec:
         .collect();
     assert_eq!(
         secret_creates,
-        [Some(201), Some(409)],
+        [Some(201)],
         "Secret creates over {} refused status writes",
         refused_status_patches()
     );

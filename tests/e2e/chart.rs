@@ -584,8 +584,8 @@ async fn helm_install_then_the_chart_rbac_runs_every_example_and_uninstall_keeps
     let metrics = samples(&http_get(metrics_port, "/metrics").expect("/metrics"));
     check_metrics(&metrics, &ready, &[a.address(), b.address()]);
 
-    // A non-exportable key lives in the key namespace; once its resource is gone, the sweep at
-    // the next start deletes it.
+    // A non-exportable key lives in the key namespace; deleting its resource deletes it too
+    // (deletionPolicy: Delete, carried out by the finalizer before the resource goes).
     let sealed = "apiVersion: keysmith.dev/v1alpha1\nkind: CertificateKeyPair\nmetadata:\n  name: sealed\nspec:\n  commonName: sealed.example.com\n  privateKeyExport: Denied\n";
     kubectl_stdin_ok(&cp, &["apply", "-n", examples_ns, "-f", "-"], sealed);
     let waited = cp
@@ -609,11 +609,6 @@ async fn helm_install_then_the_chart_rbac_runs_every_example_and_uninstall_keeps
             ]
         )
     );
-    kubectl_ok(
-        &cp,
-        &["delete", "-n", examples_ns, "certificatekeypair/sealed"],
-    );
-    assert!(operator.terminate(), "keysmith did not exit cleanly");
     let key_secrets = || {
         kubectl_ok(
             &cp,
@@ -630,15 +625,22 @@ async fn helm_install_then_the_chart_rbac_runs_every_example_and_uninstall_keeps
         )
     };
     assert_eq!(key_secrets().lines().count(), 1, "the sealed key Secret");
-    let operator = OperatorProcess::start_exactly(&sa_kubeconfig, &dir.path().join("2.log"), &args);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !key_secrets().trim().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the key Secret of a deleted resource was not swept"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    // kubectl waits until the resource is gone, so its finalizer has run.
+    kubectl_ok(
+        &cp,
+        &[
+            "delete",
+            "-n",
+            examples_ns,
+            "certificatekeypair/sealed",
+            "--timeout=60s",
+        ],
+    );
+    assert_eq!(
+        key_secrets().trim(),
+        "",
+        "the key Secret of a deleted resource is deleted with it"
+    );
 
     // Delete the KMS key: the finalizer revokes and destroys it on both servers, then goes.
     kubectl_ok(

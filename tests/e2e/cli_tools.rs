@@ -16,7 +16,8 @@ use keysmith::api::common::reason;
 use crate::support::wait::{self, HasCommonStatus};
 use crate::support::{self, apply, setup};
 
-fn keysmith(kubeconfig: &std::path::Path, args: &[&str]) -> Output {
+/// `keysmith <args>` (the real binary) with `kubeconfig`.
+pub(crate) fn keysmith(kubeconfig: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keysmith"))
         .args(args)
         .env("KUBECONFIG", kubeconfig)

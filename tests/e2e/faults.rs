@@ -251,9 +251,9 @@ pub(crate) async fn nothing_lost(
     }
     for secret in &secrets {
         let owned = secret
-            .owner_references()
-            .iter()
-            .any(|r| r.controller == Some(true) && owners.contains(r.uid.as_str()));
+            .annotations()
+            .get("keysmith.dev/owner-uid")
+            .is_some_and(|uid| owners.contains(uid.as_str()));
         if !owned {
             failures.push(format!(
                 "Secret {} has no owner among the resources",

@@ -10,6 +10,7 @@ use crate::material::parse::check_against_spec;
 use crate::material::pkey::PrivateKey;
 use crate::material::x509::TlsMaterial;
 use crate::reconcile::resource::renew_at;
+use crate::reconcile::secret::not_taken_back;
 
 /// What the target Secret holds, as far as decide cares.
 #[derive(Debug)]
@@ -22,12 +23,13 @@ pub enum SecretState {
         material: Result<TlsMaterial, String>,
         /// The `keysmith.dev/rotate` value the material answers.
         rotation_token: Option<String>,
+        /// Written for an earlier resource of this name, gone (a restore): taken back only
+        /// when the material is valid and satisfies the spec, else SecretConflict.
+        restored: bool,
     },
     /// Someone else's Secret.
     Foreign {
-        /// `<Kind>/<name>` of another keysmith resource, if it is one (never this resource's
-        /// own Kind/name: a Secret left by an earlier resource of the same name is
-        /// adoptable).
+        /// `<Kind>/<name>` of another keysmith resource, if it is one.
         owner: Option<String>,
         /// The Secret's material when it parses (for Adopt).
         material: Option<TlsMaterial>,
@@ -159,11 +161,19 @@ pub fn decide(inputs: Inputs<'_>) -> Decision {
         secret_name,
         spec_settled,
     } = inputs;
-    let (material, token) = match secret {
+    let (material, token, restored) = match secret {
         SecretState::Foreign { owner, material } => {
             return decide_foreign(spec, issuer, owner, material, secret_name);
         }
-        SecretState::Absent => (None, None),
+        SecretState::Absent => (None, None, false),
+        SecretState::Owned {
+            material: Err(why),
+            restored: true,
+            ..
+        } => {
+            let why = format!("it does not hold valid TLS material ({why})");
+            return Decision::Conflict(not_taken_back(secret_name, &why));
+        }
         SecretState::Owned {
             material: Err(why), ..
         } => {
@@ -172,7 +182,8 @@ pub fn decide(inputs: Inputs<'_>) -> Decision {
         SecretState::Owned {
             material: Ok(material),
             rotation_token,
-        } => (Some(material), rotation_token),
+            restored,
+        } => (Some(material), rotation_token, restored),
     };
     let Some(material) = material else {
         return issue_or_wait(issuer, IssueReason::Missing);
@@ -186,6 +197,10 @@ pub fn decide(inputs: Inputs<'_>) -> Decision {
             };
         }
         return wait_keeping_valid(material, reason, message.clone(), now);
+    }
+    if restored && let Err(mismatch) = check_against_spec(&material, spec, issuer.material()) {
+        let why = format!("its certificate does not satisfy the spec ({})", mismatch.0);
+        return Decision::Conflict(not_taken_back(secret_name, &why));
     }
     if rotate_request.is_some() && rotate_request != token.as_deref() {
         return issue(IssueReason::RotationRequested, None);
@@ -343,6 +358,7 @@ mod tests {
         SecretState::Owned {
             material: Ok(material),
             rotation_token: token.map(str::to_owned),
+            restored: false,
         }
     }
 
@@ -372,6 +388,53 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_certificate_is_taken_back_only_when_it_satisfies_the_spec() {
+        let s = spec("commonName: a");
+        let restored = |material| SecretState::Owned {
+            material,
+            rotation_token: None,
+            restored: true,
+        };
+        let current = issued(&s, None, t0());
+        let kept = run(
+            &s,
+            restored(Ok(current)),
+            &IssuerState::SelfSigned,
+            None,
+            t0(),
+        );
+        assert!(matches!(kept, Decision::Keep(_)), "{kept:?}");
+        // Another common name: our own would be issued again; a restored one is left alone.
+        let other = issued(&spec("commonName: b"), None, t0());
+        let refused = run(
+            &s,
+            restored(Ok(other)),
+            &IssuerState::SelfSigned,
+            None,
+            t0(),
+        );
+        assert!(
+            matches!(&refused, Decision::Conflict(m) if m.contains("not taken back")),
+            "{refused:?}"
+        );
+        let broken = run(
+            &s,
+            restored(Err("tls.key is missing".into())),
+            &IssuerState::SelfSigned,
+            None,
+            t0(),
+        );
+        assert!(
+            matches!(&broken, Decision::Conflict(m) if m.contains("tls.key is missing")),
+            "{broken:?}"
+        );
+        // Due for renewal is still the spec's material: taken back, then renewed as usual.
+        let old = issued(&s, None, t0() - 80 * 24 * HOUR);
+        let due = run(&s, restored(Ok(old)), &IssuerState::SelfSigned, None, t0());
+        assert_eq!(reason_of(&due), Some(IssueReason::RenewalDue));
+    }
+
+    #[test]
     fn nothing_there_means_first_issuance() {
         let s = spec("commonName: a");
         let d = run(
@@ -390,6 +453,7 @@ mod tests {
         let secret = SecretState::Owned {
             material: Err("tls.key is missing".into()),
             rotation_token: None,
+            restored: false,
         };
         let d = run(&s, secret, &IssuerState::SelfSigned, None, t0());
         assert!(

@@ -148,17 +148,19 @@ async fn read_ca_material(
             source,
         })?;
     let uid = ca.uid().unwrap_or_default();
-    let Ownership::Owned(secret) = Ownership::of(secret, &uid) else {
+    let Some(secret) = secret.filter(|s| Ownership::is_owned_by(s, &uid)) else {
         return Ok(unavailable(
             reason::REFERENCE_NOT_READY,
             format!("issuer {ca_ref} has no Secret of its own yet"),
         ));
     };
     let key_secret = match ca.spec.private_key_export {
-        PrivateKeyExport::Denied => key_store::read(client, key_namespace, ca).await?,
+        PrivateKeyExport::Denied => key_store::find(client, key_namespace, ca, None)
+            .await?
+            .filter(|k| k.owner_uid == uid),
         PrivateKeyExport::Allowed => None,
     };
-    match tls_material_from_secret(&secret, key_secret.as_ref()) {
+    match tls_material_from_secret(&secret, key_secret.as_ref().map(|k| &k.secret)) {
         Ok(material) => Ok(IssuerState::Ready(Box::new(material))),
         Err(why) => Ok(unavailable(
             reason::REFERENCE_NOT_READY,

@@ -41,6 +41,7 @@ use super::secret::{
 use super::slow::{Poll, timed_generation, tracked};
 use super::status::time;
 use decide::{Decision, Inputs, IssueReason, IssuerState, SecretState, decide, renewal_time};
+use key_store::{KeySecret, KeyUse};
 
 /// The kind name.
 pub const KIND: &str = "CertificateKeyPair";
@@ -98,6 +99,11 @@ impl MaterialController for CertificateKeyPair {
     ) -> CertificateKeyPairStatus {
         status_of(self, outcome, material, now)
     }
+
+    /// The key Secret goes (or stays) with the target Secret, by `deletionPolicy`.
+    async fn clean_up(&self, ctx: &Context) -> Result<(), Error> {
+        key_store::clean_up(&ctx.client, &ctx.settings.key_namespace, self).await
+    }
 }
 
 /// Decides, generates and writes; returns the outcome and the material now in the Secret.
@@ -120,18 +126,33 @@ async fn reconcile_material(
         .secret()
         .and_then(|s| s.data.as_ref())
         .is_some_and(|d| d.contains_key("tls.key"));
-    let key_secret = match (key_export(ckp), &ownership) {
-        (KeyExport::Omitted, _) => key_store::read(&ctx.client, key_namespace, ckp).await?,
-        (KeyExport::Included, Ownership::Owned(_)) if !target_has_key => {
-            key_store::read(&ctx.client, key_namespace, ckp).await?
-        }
+    let needs_store = match (key_export(ckp), &ownership) {
+        (KeyExport::Omitted, _) => true,
+        (KeyExport::Included, Ownership::Owned(_) | Ownership::Restored { .. }) => !target_has_key,
+        _ => false,
+    };
+    let restored_uid = match &ownership {
+        Ownership::Restored { previous_uid, .. } => Some(previous_uid.as_str()),
         _ => None,
     };
+    let stored_key = if needs_store {
+        let found = key_store::find(&ctx.client, key_namespace, ckp, restored_uid).await?;
+        match key_store::key_use(found, &ckp.uid().unwrap_or_default(), restored_uid) {
+            KeyUse::None => None,
+            KeyUse::Usable(key) => Some(*key),
+            KeyUse::Conflict(message) => {
+                return Ok((Outcome::not_ready(reason::SECRET_CONFLICT, message), None));
+            }
+        }
+    } else {
+        None
+    };
+    let key_secret = stored_key.as_ref().map(|k| &k.secret);
     let issuer = issuer::resolve(&ctx.client, &ctx.settings, ckp).await?;
     let decision = decide(Inputs {
         spec: &ckp.spec,
         rotate_request: rotate_request(ckp),
-        secret: secret_state(ckp, &ownership, key_secret.as_ref()),
+        secret: secret_state(&ownership, key_secret),
         issuer: &issuer,
         now: ctx.clock.now(),
         secret_name: &qualified,
@@ -145,7 +166,7 @@ async fn reconcile_material(
                 ckp,
                 ctx,
                 &ownership,
-                key_secret.as_ref(),
+                stored_key.as_ref(),
                 &material,
                 previous,
                 token.clone(),
@@ -160,7 +181,7 @@ async fn reconcile_material(
                 ckp,
                 ctx,
                 &ownership,
-                key_secret.as_ref(),
+                stored_key.as_ref(),
                 &material,
                 0,
                 token.clone(),
@@ -186,7 +207,7 @@ async fn reconcile_material(
                     SlowKey::Running(progress) => {
                         let current = ownership
                             .secret()
-                            .and_then(|s| tls_material_from_secret(s, key_secret.as_ref()).ok());
+                            .and_then(|s| tls_material_from_secret(s, key_secret).ok());
                         let serving = still_serving(&why, current, ctx.clock.now());
                         let Some(material) = serving else {
                             return Ok((Outcome::generating(progress), None));
@@ -205,7 +226,7 @@ async fn reconcile_material(
                 ckp,
                 ctx,
                 &ownership,
-                key_secret.as_ref(),
+                stored_key.as_ref(),
                 &material,
                 revision,
                 token.clone(),
@@ -243,20 +264,16 @@ async fn reconcile_material(
 
 /// What decide sees of the target Secret `ownership` (with the key from `key_secret` when
 /// the key is not exported).
-pub fn secret_state(
-    ckp: &CertificateKeyPair,
-    ownership: &Ownership,
-    key_secret: Option<&Secret>,
-) -> SecretState {
-    let own_name = format!("{KIND}/{}", ckp.name_any());
+pub fn secret_state(ownership: &Ownership, key_secret: Option<&Secret>) -> SecretState {
     match ownership {
         Ownership::Absent => SecretState::Absent,
-        Ownership::Owned(secret) => SecretState::Owned {
+        Ownership::Owned(secret) | Ownership::Restored { secret, .. } => SecretState::Owned {
             material: tls_material_from_secret(secret, key_secret),
             rotation_token: annotation(secret, ROTATION_TOKEN_ANNOTATION),
+            restored: ownership.is_restored(),
         },
         Ownership::Foreign { secret, owner } => SecretState::Foreign {
-            owner: owner.clone().filter(|o| *o != own_name),
+            owner: owner.clone(),
             material: tls_material_from_secret(secret, None).ok(),
         },
     }
@@ -362,7 +379,7 @@ async fn write_secret(
     ckp: &CertificateKeyPair,
     ctx: &Context,
     ownership: &Ownership,
-    stored_key: Option<&Secret>,
+    stored_key: Option<&KeySecret>,
     material: &TlsMaterial,
     revision: i64,
     rotation_token: Option<String>,

@@ -38,7 +38,7 @@ pub fn generate(
     let decision = decide(Inputs {
         spec: &ckp.spec,
         rotate_request: rotate_request(ckp),
-        secret: secret_state(ckp, &ownership, None),
+        secret: secret_state(&ownership, None),
         issuer: &issuer,
         now,
         secret_name: &qualified,

@@ -150,7 +150,7 @@ async fn certificate(
     let decision = decide(Inputs {
         spec,
         rotate_request: rotate_request(krs),
-        secret: secret_state(krs, &ownership, &key),
+        secret: secret_state(&ownership, &key),
         issuer: &issuer,
         now: ctx.clock.now(),
         secret_name: &qualified,
@@ -257,24 +257,20 @@ pub(super) fn export_of(key: &KeySource) -> KeyExport {
 
 /// The target Secret's material: with its own `tls.key` (pkey_cert), or with the borrowed
 /// key (cert_single, whose Secret holds only certificates).
-pub(super) fn secret_state(
-    krs: &KeyringSecret,
-    ownership: &Ownership,
-    key: &KeySource,
-) -> SecretState {
-    let own_name = format!("{KIND}/{}", krs.name_any());
+pub(super) fn secret_state(ownership: &Ownership, key: &KeySource) -> SecretState {
     let read = |secret: &Secret| match key {
         KeySource::Own => tls_material_from_secret(secret, None),
         KeySource::Borrowed(key) => certificates_for(secret, key),
     };
     match ownership {
         Ownership::Absent => SecretState::Absent,
-        Ownership::Owned(secret) => SecretState::Owned {
+        Ownership::Owned(secret) | Ownership::Restored { secret, .. } => SecretState::Owned {
             material: read(secret),
             rotation_token: annotation(secret, ROTATION_TOKEN_ANNOTATION),
+            restored: ownership.is_restored(),
         },
         Ownership::Foreign { secret, owner } => SecretState::Foreign {
-            owner: owner.clone().filter(|o| *o != own_name),
+            owner: owner.clone(),
             material: read(secret).ok(),
         },
     }

@@ -17,6 +17,7 @@ use crate::material::MaterialError;
 use crate::material::keyring::{DhRecipe, Recipe, uftp_key_kind};
 use crate::material::parse::Mismatch;
 use crate::material::ssh::SshKeyKind;
+use crate::reconcile::secret::not_taken_back;
 
 /// The keyring id: `spec.keyringId`, or the name with `-` and `.` replaced by `_`; `Err`
 /// with a message when the derived id is not a valid keyring id.
@@ -240,6 +241,9 @@ pub enum Found<M> {
         rotation_token: Option<String>,
         /// When the material was generated (`keysmith.dev/generated-at`).
         generated_at: Option<SystemTime>,
+        /// Written for an earlier resource of this name, gone (a restore): taken back only
+        /// when the material reads and satisfies the spec, else SecretConflict.
+        restored: bool,
     },
     /// Someone else's Secret.
     Foreign {
@@ -331,10 +335,18 @@ pub fn decide<M>(inputs: Inputs<'_, M>, check: impl Fn(&M) -> Result<(), Mismatc
         now,
         secret_name,
     } = inputs;
-    let (material, token) = match found {
+    let (material, token, restored) = match found {
         Found::Absent => return generate(Why::Missing, None),
         Found::Foreign { owner, material } => {
             return decide_foreign(owner, material, existing_secret, secret_name, check);
+        }
+        Found::Owned {
+            material: Err(why),
+            restored: true,
+            ..
+        } => {
+            let why = format!("it does not hold usable material ({why})");
+            return Decision::Conflict(not_taken_back(secret_name, &why));
         }
         Found::Owned {
             material: Err(why), ..
@@ -342,10 +354,15 @@ pub fn decide<M>(inputs: Inputs<'_, M>, check: impl Fn(&M) -> Result<(), Mismatc
         Found::Owned {
             material: Ok(material),
             rotation_token,
+            restored,
             ..
-        } => (material, rotation_token),
+        } => (material, rotation_token, restored),
     };
     if let Err(mismatch) = check(&material) {
+        if restored {
+            let why = format!("its material does not satisfy the spec ({})", mismatch.0);
+            return Decision::Conflict(not_taken_back(secret_name, &why));
+        }
         return generate(Why::SpecChanged(mismatch.0), None);
     }
     if rotate_request.is_some() && rotate_request != token.as_deref() {

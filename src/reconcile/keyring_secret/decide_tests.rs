@@ -129,7 +129,49 @@ fn owned(material: Result<u32, String>, token: Option<&str>) -> Found<u32> {
         material,
         rotation_token: token.map(str::to_owned),
         generated_at: None,
+        restored: false,
     }
+}
+
+fn restored(material: Result<u32, String>) -> Found<u32> {
+    match owned(material, None) {
+        Found::Owned {
+            material,
+            rotation_token,
+            generated_at,
+            ..
+        } => Found::Owned {
+            material,
+            rotation_token,
+            generated_at,
+            restored: true,
+        },
+        other => other,
+    }
+}
+
+#[test]
+fn restored_material_is_kept_when_valid_and_never_replaced_when_not() {
+    // Valid and satisfying the spec: kept as it is (the write takes the Secret back).
+    assert!(matches!(
+        decide(inputs(restored(Ok(1)), None, None), equals(1)),
+        Decision::Keep(1)
+    ));
+    // Unreadable, or not what the spec asks: left untouched, where our own would be
+    // generated again.
+    let unreadable = decide(
+        inputs(restored(Err("garbled".into())), None, None),
+        equals(1),
+    );
+    assert!(
+        matches!(unreadable, Decision::Conflict(ref m) if m.contains("garbled") && m.contains("not taken back"))
+    );
+    let other = decide(inputs(restored(Ok(2)), None, None), equals(1));
+    assert!(matches!(other, Decision::Conflict(ref m) if m.contains("2 is not 1")));
+    assert!(matches!(
+        decide(inputs(owned(Ok(2), None), None, None), equals(1)),
+        Decision::Generate { .. }
+    ));
 }
 
 fn equals(wanted: u32) -> impl Fn(&u32) -> Result<(), Mismatch> {

@@ -402,10 +402,9 @@ pub(super) struct Prepared {
 impl Prepared {
     /// What decide needs of `krs` and its Secret `ownership` for `plan`.
     pub(super) fn of<G: Generated>(krs: &KeyringSecret, plan: &G, ownership: &Ownership) -> Self {
-        let own_name = format!("{KIND}/{}", krs.name_any());
         let rotates = plan.rotates();
         Self {
-            state: SecretSnapshot::of(ownership, &own_name, plan.secret_type()),
+            state: SecretSnapshot::of(ownership, plan.secret_type()),
             rotate: rotate_request(krs).filter(|_| rotates).map(str::to_owned),
             rotate_at: rotation_every(krs)
                 .filter(|_| rotates)
@@ -443,6 +442,7 @@ enum SecretSnapshot {
         data: BTreeMap<String, Vec<u8>>,
         rotation_token: Option<String>,
         generated_at: Option<SystemTime>,
+        restored: bool,
     },
     Foreign {
         data: BTreeMap<String, Vec<u8>>,
@@ -451,13 +451,14 @@ enum SecretSnapshot {
 }
 
 impl SecretSnapshot {
-    fn of(ownership: &Ownership, own_name: &str, secret_type: &str) -> Self {
+    fn of(ownership: &Ownership, secret_type: &str) -> Self {
         match ownership {
             Ownership::Absent => Self::Absent,
-            Ownership::Owned(secret) => Self::Owned {
+            Ownership::Owned(secret) | Ownership::Restored { secret, .. } => Self::Owned {
                 data: data_of(secret),
                 rotation_token: annotation(secret, ROTATION_TOKEN_ANNOTATION),
                 generated_at: generated_at(Some(secret)),
+                restored: ownership.is_restored(),
             },
             Ownership::Foreign { secret, owner } => Self::Foreign {
                 // Only a Secret of the type keysmith writes can be adopted (a type cannot
@@ -467,7 +468,7 @@ impl SecretSnapshot {
                 } else {
                     BTreeMap::new()
                 },
-                owner: owner.clone().filter(|o| o != own_name),
+                owner: owner.clone(),
             },
         }
     }
@@ -479,10 +480,12 @@ impl SecretSnapshot {
                 data,
                 rotation_token,
                 generated_at,
+                restored,
             } => Found::Owned {
                 material: plan.read(&data).map_err(|e| e.to_string()),
                 rotation_token,
                 generated_at,
+                restored,
             },
             Self::Foreign { data, owner } => Found::Foreign {
                 owner,

@@ -117,7 +117,7 @@ fn certificate(
     let decision = decide(Inputs {
         spec,
         rotate_request: rotate_request(krs),
-        secret: secret_state(krs, &ownership, &key),
+        secret: secret_state(&ownership, &key),
         issuer: &issuer,
         now,
         secret_name: &qualified,

@@ -162,7 +162,9 @@ pub async fn pkey_cert(ctx: &Context, krs: &KeyringSecret, id: &str) -> Result<F
             what: format!("Secret {ns}/{secret_name} of {reference}"),
             source,
         })?;
-    let Ownership::Owned(secret) = Ownership::of(secret, &chosen.uid().unwrap_or_default()) else {
+    let Some(secret) =
+        secret.filter(|s| Ownership::is_owned_by(s, &chosen.uid().unwrap_or_default()))
+    else {
         return Ok(not_ready(format!(
             "pkey_cert {reference} has no Secret of its own yet"
         )));

@@ -1,6 +1,8 @@
 //! The KmsAuthKey controller (api.md section 5): the key (id, tag, passphrase) is decided and
-//! written to its Secret first, then registered on every server of the KeyManager. A
-//! finalizer revokes and destroys the server objects when the resource is deleted.
+//! written to its Secret first, then registered on every server of the KeyManager. The
+//! finalizer `keysmith.dev/server-objects`, added once the Secret is written and before the
+//! first registration, revokes and destroys the server objects when the resource is deleted
+//! (then the Secret goes by `deletionPolicy`, as for every kind: [`super::finalizer`]).
 
 pub mod decide;
 pub mod offline;
@@ -9,14 +11,11 @@ mod servers;
 pub use servers::probe;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::reconcile::events::EventType;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{self, Event as Finalizer};
 
 use crate::api::common::{CommonStatus, ConditionStatus, SecretKeySelector, Target, reason};
 use crate::api::key_manager::KeyManager;
@@ -60,6 +59,7 @@ const PREVIOUS_SUFFIX: &str = ".previous";
 
 impl KeysmithResource for KmsAuthKey {
     const KIND: &'static str = KIND;
+    const FINALIZER: &'static str = FINALIZER;
     type Status = KmsAuthKeyStatus;
 
     fn status(&self) -> Option<&Self::Status> {
@@ -91,6 +91,13 @@ impl MaterialController for KmsAuthKey {
         ctx: &Context,
     ) -> impl std::future::Future<Output = Result<(Outcome, Option<Pushed>), Error>> + Send {
         reconcile_material(self, ctx)
+    }
+
+    fn clean_up(
+        &self,
+        ctx: &Context,
+    ) -> impl std::future::Future<Output = Result<(), Error>> + Send {
+        clean_up(self, ctx)
     }
 
     fn status_of(
@@ -128,34 +135,6 @@ impl MaterialController for KmsAuthKey {
 /// readers of the Secret can test guesses of a brought passphrase against it.
 pub fn fingerprint(passphrase: &SecretString, salt: &str) -> String {
     hmac_sha256_tagged(salt.as_bytes(), passphrase.expose().as_bytes())
-}
-
-/// The controller's reconcile: the finalizer around the shared reconcile.
-pub async fn reconcile(
-    key: Arc<KmsAuthKey>,
-    ctx: Arc<Context>,
-) -> Result<Action, finalizer::Error<Error>> {
-    let api = Api::<KmsAuthKey>::namespaced(ctx.client.clone(), &namespace(key.as_ref()));
-    finalizer::finalizer(&api, FINALIZER, key, |event| async {
-        match event {
-            Finalizer::Apply(key) => super::outcome::reconcile(key, ctx.clone()).await,
-            Finalizer::Cleanup(key) => cleanup(&key, &ctx).await,
-        }
-    })
-    .await
-}
-
-/// The error policy: the shared backoff.
-pub fn error_policy(
-    key: Arc<KmsAuthKey>,
-    error: &finalizer::Error<Error>,
-    ctx: Arc<Context>,
-) -> Action {
-    tracing::warn!(kind = KIND, name = %key.name_any(), namespace = %namespace(key.as_ref()), %error, "reconcile failed");
-    Action::requeue(
-        ctx.backoff
-            .next_delay(&super::resource::backoff_key(key.as_ref())),
-    )
 }
 
 async fn reconcile_material(
@@ -347,10 +326,7 @@ async fn settle_key(key: &KmsAuthKey, ctx: &Context, wanted: &Wanted) -> Result<
             let new_key = new_key(wanted)?;
             // The key being replaced (if our Secret held one): destroyed on the servers once
             // the new one is registered, or with keepPrevious kept until the next rotation.
-            let data = match &ownership {
-                Ownership::Owned(secret) => data_of(secret),
-                _ => BTreeMap::new(),
-            };
+            let data = ownership.writable().map(data_of).unwrap_or_default();
             let old = read_key(&data).ok();
             let (previous, retired) = if keep_previous(key) {
                 (old, read_previous(&data).map(|p| p.key_id))
@@ -387,16 +363,16 @@ fn decide_key(
     qualified: &str,
     now: SystemTime,
 ) -> Decision<AuthKey> {
-    let own_name = format!("{KIND}/{}", key.name_any());
     let found = match ownership {
         Ownership::Absent => Found::Absent,
-        Ownership::Owned(secret) => Found::Owned {
+        Ownership::Owned(secret) | Ownership::Restored { secret, .. } => Found::Owned {
             material: read_key(&data_of(secret)),
             rotation_token: annotation(secret, ROTATION_TOKEN_ANNOTATION),
             generated_at: generated_at(Some(secret)),
+            restored: ownership.is_restored(),
         },
         Ownership::Foreign { secret, owner } => Found::Foreign {
-            owner: owner.clone().filter(|o| *o != own_name),
+            owner: owner.clone(),
             material: read_key(&data_of(secret)).ok(),
         },
     };
@@ -588,11 +564,12 @@ async fn push_everywhere(
 /// How long deletion waits for unreachable servers before it releases the resource.
 const CLEANUP_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// Deletion: revoke and destroy the key's objects on every server (unless Retain); a server
-/// that stays unreachable past [`CLEANUP_GRACE`] is reported in a Warning Event and given up.
-async fn cleanup(key: &KmsAuthKey, ctx: &Context) -> Result<Action, Error> {
+/// Deletion: revoke and destroy the key's objects on every server (unless Retain) before the
+/// finalizer goes; the Secret is then handled by `deletionPolicy`. A server that stays
+/// unreachable past [`CLEANUP_GRACE`] is reported in a Warning Event and given up.
+async fn clean_up(key: &KmsAuthKey, ctx: &Context) -> Result<(), Error> {
     if key.spec.server_objects == ServerObjectsPolicy::Retain {
-        return Ok(Action::await_change());
+        return Ok(());
     }
     let ns = namespace(key);
     let manager_name = &key.spec.key_manager_ref.name;
@@ -608,7 +585,7 @@ async fn cleanup(key: &KmsAuthKey, ctx: &Context) -> Result<Action, Error> {
             "KeyManager {ns}/{manager_name} is gone: the key's server objects cannot be destroyed and are left in place"
         );
         publish(ctx, key, EventType::Warning, "CleanupFailed", note);
-        return Ok(Action::await_change());
+        return Ok(());
     };
     let status = key.status.as_ref();
     // Every key id whose objects may exist: the status's, and the Secret's current,
@@ -651,7 +628,7 @@ async fn cleanup(key: &KmsAuthKey, ctx: &Context) -> Result<Action, Error> {
     }
     if failures.is_empty() {
         tracing::info!(name = %key.name_any(), namespace = %ns, "authentication key removed from every server");
-        return Ok(Action::await_change());
+        return Ok(());
     }
     let deleting_for = key
         .metadata
@@ -666,7 +643,7 @@ async fn cleanup(key: &KmsAuthKey, ctx: &Context) -> Result<Action, Error> {
             failures.join("; ")
         );
         publish(ctx, key, EventType::Warning, "CleanupFailed", note);
-        return Ok(Action::await_change());
+        return Ok(());
     }
     Err(Error::Reference(format!(
         "destroying the key's server objects failed: {}",

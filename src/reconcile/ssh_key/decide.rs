@@ -11,6 +11,7 @@ use crate::material::ssh::{
     SshKeyPair, SshMaterial,
 };
 use crate::reconcile::resource::renew_at;
+use crate::reconcile::secret::not_taken_back;
 
 /// What the target Secret holds.
 #[derive(Debug)]
@@ -25,11 +26,13 @@ pub enum SecretState {
         rotation_token: Option<String>,
         /// When the key was generated (`keysmith.dev/generated-at`).
         generated_at: Option<SystemTime>,
+        /// Written for an earlier resource of this name, gone (a restore): taken back only
+        /// when the key reads and satisfies the spec, else SecretConflict.
+        restored: bool,
     },
     /// Someone else's Secret.
     Foreign {
-        /// `<Kind>/<name>` of another keysmith resource, if it is one (never this resource's
-        /// own Kind/name: a Secret left by an earlier resource of the same name is adoptable).
+        /// `<Kind>/<name>` of another keysmith resource, if it is one.
         owner: Option<String>,
         /// Its material when it reads with our passphrase (for Adopt).
         material: Option<SshMaterial>,
@@ -156,13 +159,26 @@ pub fn decide_key(inputs: KeyInputs<'_>) -> KeyDecision {
             decide_foreign(spec, owner, material, secret_name)
         }
         SecretState::Owned {
+            material: Err(why),
+            restored: true,
+            ..
+        } => {
+            let why = format!("it does not hold a readable OpenSSH key ({why})");
+            KeyDecision::Conflict(not_taken_back(secret_name, &why))
+        }
+        SecretState::Owned {
             material: Err(why), ..
         } => KeyDecision::Generate(KeyReason::Invalid(why)),
         SecretState::Owned {
             material: Ok(material),
             rotation_token,
             generated_at,
+            restored,
         } => {
+            if restored && let Err(why) = key_matches(spec, &material.key) {
+                let why = format!("its key does not satisfy the spec ({why})");
+                return KeyDecision::Conflict(not_taken_back(secret_name, &why));
+            }
             if rotate_request.is_some() && rotate_request != rotation_token.as_deref() {
                 return KeyDecision::Generate(KeyReason::RotationRequested);
             }
@@ -372,6 +388,7 @@ mod tests {
             }),
             rotation_token: token.map(str::to_owned),
             generated_at: Some(generated_at),
+            restored: false,
         }
     }
 
@@ -395,6 +412,37 @@ mod tests {
             KeyDecision::Generate(r) => Some(r.clone()),
             _ => None,
         }
+    }
+
+    #[test]
+    fn a_restored_key_is_taken_back_only_when_it_is_the_spec_s_kind() {
+        let s = spec("algorithm: Ed25519");
+        let restored = |material| SecretState::Owned {
+            material,
+            rotation_token: None,
+            generated_at: None,
+            restored: true,
+        };
+        let material = |kind| {
+            Ok(SshMaterial {
+                key: key(kind),
+                certificate: None,
+            })
+        };
+        assert!(matches!(
+            run(&s, restored(material(SshKeyKind::Ed25519)), None, t0()),
+            KeyDecision::Keep(_)
+        ));
+        let other = run(&s, restored(material(SshKeyKind::EcdsaP256)), None, t0());
+        assert!(
+            matches!(&other, KeyDecision::Conflict(m) if m.contains("not taken back")),
+            "{other:?}"
+        );
+        let unreadable = run(&s, restored(Err("wrong passphrase".into())), None, t0());
+        assert!(
+            matches!(&unreadable, KeyDecision::Conflict(m) if m.contains("wrong passphrase")),
+            "{unreadable:?}"
+        );
     }
 
     #[test]
@@ -449,6 +497,7 @@ mod tests {
             material: Err("ssh-privatekey: wrong passphrase".into()),
             rotation_token: None,
             generated_at: None,
+            restored: false,
         };
         assert!(matches!(
             reason_of(&run(&s, broken, None, t0())),

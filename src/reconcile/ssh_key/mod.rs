@@ -121,7 +121,7 @@ async fn reconcile_material(
     let decision = decide_key(KeyInputs {
         spec: &key.spec,
         rotate_request: rotate_request(key),
-        secret: secret_state(key, &ownership, passphrase.as_ref()),
+        secret: secret_state(&ownership, passphrase.as_ref()),
         now,
         secret_name: &qualified,
     });
@@ -243,21 +243,17 @@ async fn reconcile_material(
     Ok((outcome, Some(settled.material)))
 }
 
-fn secret_state(
-    key: &SshKey,
-    ownership: &Ownership,
-    passphrase: Option<&SecretString>,
-) -> SecretState {
-    let own_name = format!("{KIND}/{}", key.name_any());
+fn secret_state(ownership: &Ownership, passphrase: Option<&SecretString>) -> SecretState {
     match ownership {
         Ownership::Absent => SecretState::Absent,
-        Ownership::Owned(secret) => SecretState::Owned {
+        Ownership::Owned(secret) | Ownership::Restored { secret, .. } => SecretState::Owned {
             material: read_ssh_secret(&data_of(secret), passphrase).map_err(|e| e.to_string()),
             rotation_token: annotation(secret, ROTATION_TOKEN_ANNOTATION),
             generated_at: generated_at(Some(secret)),
+            restored: ownership.is_restored(),
         },
         Ownership::Foreign { secret, owner } => SecretState::Foreign {
-            owner: owner.clone().filter(|o| *o != own_name),
+            owner: owner.clone(),
             material: read_ssh_secret(&data_of(secret), passphrase).ok(),
         },
     }
@@ -324,7 +320,8 @@ async fn resolve_authority(ctx: &Context, key: &SshKey) -> Result<AuthorityState
             what: format!("Secret {namespace}/{secret_name} of {reference}"),
             source,
         })?;
-    let Ownership::Owned(secret) = Ownership::of(secret, &ca.uid().unwrap_or_default()) else {
+    let Some(secret) = secret.filter(|s| Ownership::is_owned_by(s, &ca.uid().unwrap_or_default()))
+    else {
         return unavailable(
             reason::REFERENCE_NOT_READY,
             format!("certificate authority {reference} has no Secret of its own yet"),

@@ -42,7 +42,7 @@ pub fn generate(
     let decision = decide_key(KeyInputs {
         spec: &key.spec,
         rotate_request: rotate_request(key),
-        secret: secret_state(key, &ownership, passphrase.as_ref()),
+        secret: secret_state(&ownership, passphrase.as_ref()),
         now,
         secret_name: &qualified,
     });
