@@ -22,5 +22,6 @@ mod kms;
 mod leader_election;
 mod namespaces;
 mod operator_binary;
+mod restore;
 mod secrets_stay_secret;
 mod ssh_key;
