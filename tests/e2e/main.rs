@@ -25,3 +25,4 @@ mod operator_binary;
 mod restore;
 mod secrets_stay_secret;
 mod ssh_key;
+mod upgrade;

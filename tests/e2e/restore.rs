@@ -31,7 +31,7 @@ const KINDS: &str = "keymanagers,certificatekeypairs,sshkeys,keyringsecrets,kmsa
 /// A CA whose key never leaves the key namespace, two leaves it signs, an SSH key, a PSK
 /// and a KMIP authentication key (serverObjects: Retain, so deleting the namespace leaves
 /// the key on the server, as losing a cluster does).
-fn resources(kmip_address: String) -> String {
+pub(crate) fn resources(kmip_address: String) -> String {
     let manager = key_manager_at(&[("kmip", kmip_address)], "");
     format!(
         "apiVersion: keysmith.dev/v1alpha1
@@ -70,7 +70,7 @@ spec: {{keyManagerRef: {{name: ekm}}, keyTag: app, passphrase: {{length: 32}}, s
 }
 
 /// The resources that write Secrets (the KeyManager writes none).
-const MATERIAL: [&str; 6] = [
+pub(crate) const MATERIAL: [&str; 6] = [
     "certificatekeypair/root-ca",
     "certificatekeypair/web",
     "certificatekeypair/api",
@@ -253,7 +253,7 @@ async fn round(prefix: &str, order: Order, references: References) {
 }
 
 /// The data of every Secret in `namespace`, by name.
-async fn secret_data(
+pub(crate) async fn secret_data(
     client: &Client,
     namespace: &str,
 ) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
@@ -272,7 +272,7 @@ async fn secret_data(
         .collect()
 }
 
-async fn list_secrets(client: &Client, namespace: &str) -> Vec<(String, Secret)> {
+pub(crate) async fn list_secrets(client: &Client, namespace: &str) -> Vec<(String, Secret)> {
     Api::<Secret>::namespaced(client.clone(), namespace)
         .list(&ListParams::default())
         .await
@@ -283,7 +283,7 @@ async fn list_secrets(client: &Client, namespace: &str) -> Vec<(String, Secret)>
         .collect()
 }
 
-async fn kms_key_id(client: &Client, namespace: &str) -> String {
+pub(crate) async fn kms_key_id(client: &Client, namespace: &str) -> String {
     Api::<KmsAuthKey>::namespaced(client.clone(), namespace)
         .get("app")
         .await
@@ -313,6 +313,8 @@ async fn export(cp: &ControlPlane, args: &[&str], references: References) -> Val
                 "creationTimestamp",
                 "managedFields",
                 "generation",
+                // Created back with `-n`: the same namespace, or another for a copy.
+                "namespace",
             ] {
                 meta.remove(field);
             }
@@ -338,7 +340,7 @@ async fn create(cp: &ControlPlane, namespace: &str, list: &Value) {
     );
 }
 
-async fn delete_namespace(client: &Client, namespace: &str) {
+pub(crate) async fn delete_namespace(client: &Client, namespace: &str) {
     let api = Api::<Namespace>::all(client.clone());
     match api.delete(namespace, &DeleteParams::default()).await {
         Ok(_) => {}
@@ -402,7 +404,7 @@ async fn wait_reason(cp: &ControlPlane, namespace: &str, object: &str, reason: &
 
 /// Waits until every resource that writes a Secret is Ready (with `reason`, when given)
 /// before `deadline`; fails naming those that are not.
-async fn wait_all_ready(
+pub(crate) async fn wait_all_ready(
     cp: &ControlPlane,
     namespace: &str,
     deadline: Instant,
@@ -440,4 +442,68 @@ async fn uid_of(cp: &ControlPlane, namespace: &str, owner: &str) -> String {
         .await;
     assert!(out.status.success(), "{}", support::stderr(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The takeover rule is narrow: a copy of a Secret whose resource still exists (another
+/// namespace, same resource name) is not taken over, and not modified.
+#[tokio::test]
+async fn a_copied_secret_whose_resource_still_exists_is_not_taken_over() {
+    let cp = support::shared();
+    cp.install_crds().await;
+    let client = cp.client();
+    let origin = cp.namespace(&client, "restore-origin").await;
+    let copy = cp.namespace(&client, "restore-copy").await;
+    let watched = [origin.clone(), copy.clone()];
+    let operator = Operator::start_with(cp, &origin, move |config| {
+        config.settings.namespaces =
+            keysmith::reconcile::namespaces::WatchedNamespaces::new(watched);
+    });
+    let web = "apiVersion: keysmith.dev/v1alpha1\nkind: CertificateKeyPair\nmetadata: {name: web}\nspec: {commonName: web.example.com}\n";
+    support::apply(cp, &origin, web).await;
+    wait_all_ready_one(cp, &origin, "certificatekeypair/web").await;
+
+    // The Secret copied into the other namespace as it is, then a resource of the same name.
+    let exported = export(cp, &["get", "secrets", "-n", &origin], References::Kept).await;
+    create(cp, &copy, &exported).await;
+    let secrets = Api::<Secret>::namespaced(client.clone(), &copy);
+    let before = secrets.get("web").await.expect("copied Secret");
+    support::apply(cp, &copy, web).await;
+    wait_reason(cp, &copy, "certificatekeypair/web", "SecretConflict").await;
+    let out = cp
+        .kubectl([
+            "get",
+            "certificatekeypair/web",
+            "-n",
+            &copy,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].message}",
+        ])
+        .await;
+    let message = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(message.contains("which still exists"), "{message}");
+    // A while later it is still the same object, untouched.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = secrets.get("web").await.expect("copied Secret");
+    assert_eq!(
+        after.resource_version(),
+        before.resource_version(),
+        "not modified"
+    );
+    assert_eq!(after.data, before.data);
+    delete_namespace(&client, &copy).await;
+    delete_namespace(&client, &origin).await;
+    operator.stop();
+}
+
+async fn wait_all_ready_one(cp: &ControlPlane, namespace: &str, object: &str) {
+    support::wait::holds(
+        &format!("{object} is Ready"),
+        Duration::from_secs(60),
+        || async {
+            ready_of(cp, namespace, object)
+                .await
+                .is_some_and(|(status, _)| status == "True")
+        },
+    )
+    .await;
 }

@@ -1,0 +1,192 @@
+//! Upgrading from release 0.1: its objects differ from today's in three ways. Target
+//! Secrets carry a controller ownerReference to their resource, non-exportable keys live in
+//! `keysmith-key-<uid>`, and only KmsAuthKeys carry a finalizer. The test lets today's
+//! operator make everything, stops it, turns the objects into that shape, starts it again,
+//! and checks that nothing was regenerated: every Secret's data, every fingerprint and
+//! revision are as before, the key moved to its new name, and the KMIP server holds one
+//! object for the key.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::kms::server_secrets;
+use crate::restore::{
+    MATERIAL, delete_namespace, kms_key_id, list_secrets, resources, secret_data, wait_all_ready,
+};
+use crate::support::kmip::KmipServer;
+use crate::support::operator::Operator;
+use crate::support::{self, ControlPlane};
+
+#[tokio::test]
+async fn the_objects_of_release_0_1_keep_their_material() {
+    let cp = support::shared();
+    cp.install_crds().await;
+    let client = cp.client();
+    let ns = cp.namespace(&client, "upgrade").await;
+    let keys = cp.namespace(&client, "upgrade-keys").await;
+    let server = KmipServer::start(&format!("{ns}-kmip"));
+    let start = |cp: &'static ControlPlane| {
+        let key_namespace = keys.clone();
+        Operator::start_with(cp, &ns, move |config| {
+            config.settings.key_namespace = key_namespace;
+        })
+    };
+    let operator = start(cp);
+    server_secrets(&client, &ns, &server).await;
+    support::apply(cp, &ns, &resources(server.address())).await;
+    wait_all_ready(cp, &ns, Instant::now() + Duration::from_secs(120), None).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    operator.stop();
+
+    let before_secrets = secret_data(&client, &ns).await;
+    let before_keys = secret_data(&client, &keys).await;
+    let before_status = statuses(cp, &ns).await;
+    let key_id = kms_key_id(&client, &ns).await;
+
+    // Release 0.1's shape.
+    let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+    for (name, secret) in list_secrets(&client, &ns).await {
+        let Some(owner) = secret.annotations().get("keysmith.dev/owner").cloned() else {
+            continue;
+        };
+        let (kind, owner_name) = owner.split_once('/').expect("Kind/name");
+        let uid = secret.annotations()["keysmith.dev/owner-uid"].clone();
+        let reference = json!({"metadata": {"ownerReferences": [{
+            "apiVersion": "keysmith.dev/v1alpha1", "kind": kind, "name": owner_name,
+            "uid": uid, "controller": true, "blockOwnerDeletion": true,
+        }]}});
+        secrets
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&reference))
+            .await
+            .expect("add the ownerReference");
+    }
+    let key_secrets = Api::<Secret>::namespaced(client.clone(), &keys);
+    let (key_name, key) = list_secrets(&client, &keys)
+        .await
+        .into_iter()
+        .next()
+        .expect("the key Secret");
+    assert_eq!(key_name, format!("keysmith-key.{ns}.root-ca"));
+    let legacy_name = format!(
+        "keysmith-key-{}",
+        key.annotations()["keysmith.dev/owner-uid"]
+    );
+    let legacy: Secret = serde_json::from_value(json!({
+        "metadata": {
+            "name": legacy_name,
+            "labels": key.labels(),
+            "annotations": key.annotations(),
+        },
+        "type": "Opaque",
+        "data": key.data,
+    }))
+    .expect("legacy key Secret");
+    key_secrets
+        .create(&PostParams::default(), &legacy)
+        .await
+        .expect("create the legacy key Secret");
+    key_secrets
+        .delete(&key_name, &DeleteParams::default())
+        .await
+        .expect("delete the new-style key Secret");
+    for object in MATERIAL.iter().filter(|o| !o.starts_with("kmsauthkey/")) {
+        let out = cp
+            .kubectl([
+                "patch",
+                object,
+                "-n",
+                &ns,
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":null}}"#,
+            ])
+            .await;
+        assert!(out.status.success(), "{}", support::stderr(&out));
+    }
+
+    let operator = start(cp);
+    let upgraded = Instant::now();
+    support::wait::holds(
+        "the Secrets lose their ownerReferences and the key moves back",
+        Duration::from_secs(60),
+        || async {
+            let references = list_secrets(&client, &ns)
+                .await
+                .iter()
+                .any(|(_, s)| !s.owner_references().is_empty());
+            let names: Vec<String> = list_secrets(&client, &keys)
+                .await
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+            !references && names == [key_name.clone()]
+        },
+    )
+    .await;
+    wait_all_ready(cp, &ns, upgraded + Duration::from_secs(60), None).await;
+    for object in MATERIAL {
+        let out = cp
+            .kubectl([
+                "get",
+                object,
+                "-n",
+                &ns,
+                "-o",
+                "jsonpath={.metadata.finalizers}",
+            ])
+            .await;
+        let finalizers = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            finalizers.contains("keysmith.dev/"),
+            "{object}: {finalizers}"
+        );
+    }
+    assert_eq!(
+        secret_data(&client, &ns).await,
+        before_secrets,
+        "target Secrets"
+    );
+    assert_eq!(
+        secret_data(&client, &keys)
+            .await
+            .into_values()
+            .collect::<Vec<_>>(),
+        before_keys.into_values().collect::<Vec<_>>(),
+        "the same key under its new name"
+    );
+    assert_eq!(
+        statuses(cp, &ns).await,
+        before_status,
+        "fingerprints and revisions"
+    );
+    assert_eq!(
+        server.python_locate(&key_id).len(),
+        1,
+        "one object for the key"
+    );
+    delete_namespace(&client, &ns).await;
+    delete_namespace(&client, &keys).await;
+    operator.stop();
+}
+
+/// `(fingerprint, revision)` of every resource that writes a Secret.
+async fn statuses(cp: &ControlPlane, namespace: &str) -> Vec<(String, Value, Value)> {
+    let mut all = Vec::new();
+    for object in MATERIAL {
+        let out = cp
+            .kubectl(["get", object, "-n", namespace, "-o", "json"])
+            .await;
+        assert!(out.status.success(), "{}", support::stderr(&out));
+        let value: Value = serde_json::from_slice(&out.stdout).expect("json");
+        all.push((
+            object.to_owned(),
+            value["status"]["fingerprint"].clone(),
+            value["status"]["revision"].clone(),
+        ));
+    }
+    all
+}
