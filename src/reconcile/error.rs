@@ -38,6 +38,9 @@ pub enum Error {
     /// Adding or removing keysmith's finalizer failed.
     #[error("updating the finalizers: {}", api_message(.0))]
     Finalizer(kube::Error),
+    /// The resource turned out to be gone or being deleted before it got the finalizer.
+    #[error("the resource is being deleted")]
+    Deleted,
 }
 
 /// The API server's own message (without the Debug dump kube adds), or the error text.
@@ -66,7 +69,8 @@ impl Error {
             Self::Read { .. }
             | Self::WriteSecret { .. }
             | Self::WriteStatus(_)
-            | Self::Finalizer(_) => reason::SECRET_WRITE_FAILED,
+            | Self::Finalizer(_)
+            | Self::Deleted => reason::SECRET_WRITE_FAILED,
         }
     }
 

@@ -49,10 +49,10 @@ pub fn has_finalizer<K: KeysmithResource>(ctx: &Context, object: &K) -> bool {
 }
 
 /// Adds the finalizer to `object` unless it has it. Called once the material is in the
-/// target Secret. The patch carries the resourceVersion read, so a concurrent change fails
-/// it (retried) rather than dropping another controller's finalizer. When the resource is
-/// already gone or being deleted, the target Secret just written for it is deleted
-/// (`deletionPolicy: Delete`), as the finalizer would have.
+/// target Secret. The patch tests the uid and the finalizers read, so a concurrent change
+/// fails it (retried) rather than dropping another controller's finalizer. When the
+/// resource turns out to be gone or being deleted, [`Error::Deleted`] tells the report step
+/// to carry out `deletionPolicy` on what was just written, as the finalizer would have.
 pub async fn ensure<K: KeysmithResource>(ctx: &Context, object: &K) -> Result<(), Error> {
     if has_finalizer(ctx, object) {
         return Ok(());
@@ -63,13 +63,34 @@ pub async fn ensure<K: KeysmithResource>(ctx: &Context, object: &K) -> Result<()
                 .insert(object.uid().unwrap_or_default());
             Ok(())
         }
+        // 422 is also a failed test (another finalizer list, another uid): only a fresh
+        // read tells a deletion from a change.
         Err(kube::Error::Api(s)) if s.code == 404 || s.code == 422 => {
-            // Gone, or being deleted (no finalizer can be added any more).
-            delete_target(ctx, object).await?;
-            Err(Error::Finalizer(kube::Error::Api(s)))
+            if is_deleted(ctx, object).await? {
+                Err(Error::Deleted)
+            } else {
+                Err(Error::Finalizer(kube::Error::Api(s)))
+            }
         }
         Err(e) => Err(Error::Finalizer(e)),
     }
+}
+
+/// Whether `object` is gone, or is being deleted (same uid, deletionTimestamp set), as the
+/// API server has it now.
+async fn is_deleted<K: KeysmithResource>(ctx: &Context, object: &K) -> Result<bool, Error> {
+    let ns = namespace(object);
+    let live = Api::<K>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(&object.name_any())
+        .await
+        .map_err(|source| Error::Read {
+            what: format!("{} {ns}/{}", K::KIND, object.name_any()),
+            source,
+        })?;
+    Ok(match live {
+        None => true,
+        Some(live) => live.uid() != object.uid() || live.meta().deletion_timestamp.is_some(),
+    })
 }
 
 /// Carries out `deletionPolicy` on the target Secret of a resource being deleted and removes
@@ -94,7 +115,7 @@ pub async fn finish_deletion<K: KeysmithResource>(ctx: &Context, object: &K) -> 
 /// Deletes the target Secret of `object` if `deletionPolicy` is `Delete` and the Secret is
 /// this resource's (its uid annotation): with uid and resourceVersion preconditions, so a
 /// Secret replaced meanwhile is never deleted.
-async fn delete_target<K: KeysmithResource>(ctx: &Context, object: &K) -> Result<(), Error> {
+pub async fn delete_target<K: KeysmithResource>(ctx: &Context, object: &K) -> Result<(), Error> {
     if object.target().deletion_policy != DeletionPolicy::Delete {
         return Ok(());
     }
@@ -148,6 +169,7 @@ enum Change {
 /// (retried) rather than being lost, while a status write meanwhile (a new resourceVersion)
 /// does not.
 fn finalizer_patch(
+    uid: &str,
     finalizers: &[String],
     finalizer: &str,
     change: Change,
@@ -155,6 +177,10 @@ fn finalizer_patch(
     use json_patch::jsonptr::PointerBuf;
     use json_patch::{AddOperation, PatchOperation, RemoveOperation, TestOperation};
     let path = |p: &str| PointerBuf::parse(p).ok();
+    let same_object = PatchOperation::Test(TestOperation {
+        path: path("/metadata/uid")?,
+        value: serde_json::json!(uid),
+    });
     let test = PatchOperation::Test(TestOperation {
         path: path("/metadata/finalizers")?,
         value: if finalizers.is_empty() {
@@ -179,7 +205,7 @@ fn finalizer_patch(
             })
         }
     };
-    Some(json_patch::Patch(vec![test, change]))
+    Some(json_patch::Patch(vec![same_object, test, change]))
 }
 
 async fn patch_finalizers<K: KeysmithResource>(
@@ -187,7 +213,8 @@ async fn patch_finalizers<K: KeysmithResource>(
     object: &K,
     change: Change,
 ) -> Result<(), kube::Error> {
-    let Some(patch) = finalizer_patch(object.finalizers(), K::FINALIZER, change) else {
+    let uid = object.uid().unwrap_or_default();
+    let Some(patch) = finalizer_patch(&uid, object.finalizers(), K::FINALIZER, change) else {
         return Ok(());
     };
     let api = Api::<K>::namespaced(ctx.client.clone(), &namespace(object));
@@ -232,13 +259,19 @@ mod tests {
     fn finalizer_patches_test_the_list_they_change() {
         let text =
             |p: Option<json_patch::Patch>| serde_json::to_string(&p.expect("patch")).expect("json");
-        let first = text(finalizer_patch(&[], "keysmith.dev/material", Change::Add));
+        let first = text(finalizer_patch(
+            "u1",
+            &[],
+            "keysmith.dev/material",
+            Change::Add,
+        ));
         assert_eq!(
             first,
-            r#"[{"op":"test","path":"/metadata/finalizers","value":null},{"op":"add","path":"/metadata/finalizers","value":["keysmith.dev/material"]}]"#
+            r#"[{"op":"test","path":"/metadata/uid","value":"u1"},{"op":"test","path":"/metadata/finalizers","value":null},{"op":"add","path":"/metadata/finalizers","value":["keysmith.dev/material"]}]"#
         );
         let others = vec!["other.io/x".to_owned(), "keysmith.dev/material".to_owned()];
         let removal = text(finalizer_patch(
+            "u1",
             &others,
             "keysmith.dev/material",
             Change::Remove,
@@ -248,7 +281,9 @@ mod tests {
             removal.contains(r#"{"op":"remove","path":"/metadata/finalizers/1"}"#),
             "{removal}"
         );
-        assert!(finalizer_patch(&others[..1], "keysmith.dev/material", Change::Remove).is_none());
+        assert!(
+            finalizer_patch("u1", &others[..1], "keysmith.dev/material", Change::Remove).is_none()
+        );
     }
 
     #[test]

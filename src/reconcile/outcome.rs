@@ -321,6 +321,13 @@ pub async fn reconcile<K: MaterialController>(
     if attempt.as_ref().is_err_and(Error::is_lost_create) {
         attempt = object.reconcile_material(&ctx).await;
     }
+    if matches!(attempt, Err(Error::Deleted)) {
+        // Deleted before it got the finalizer: what this reconcile wrote goes as the
+        // finalizer would have taken it.
+        object.clean_up(&ctx).await?;
+        finalizer::delete_target(&ctx, object.as_ref()).await?;
+        return Ok(Action::await_change());
+    }
     let (mut outcome, material) = match attempt {
         Ok(result) => result,
         // A Secret taken back stays noted for the retry that reports it.

@@ -867,10 +867,11 @@ async fn cancel_orphaned_tasks(
     }
 }
 
-/// How often key Secrets of deleted resources are looked for.
+/// How often key Secrets no longer needed are looked for.
 const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Removes key Secrets whose resource is gone: at start, then every [`SWEEP_INTERVAL`].
+/// Removes key Secrets no longer needed ([`key_store::sweep`]): at start, then every
+/// [`SWEEP_INTERVAL`].
 async fn sweep_key_secrets(
     client: Client,
     settings: Settings,

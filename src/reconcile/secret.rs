@@ -40,6 +40,9 @@ pub const MANAGED_BY_VALUE: &str = "keysmith";
 pub const OWNER_ANNOTATION: &str = "keysmith.dev/owner";
 /// uid of the owning resource: the ownership test.
 pub const OWNER_UID_ANNOTATION: &str = "keysmith.dev/owner-uid";
+/// Namespace of the owning resource: a Secret copied into another namespace is never taken
+/// for one of that namespace's resources.
+pub const OWNER_NAMESPACE_ANNOTATION: &str = "keysmith.dev/owner-namespace";
 /// The status fingerprint of the material, so anyone can match a Secret to its owner.
 pub const FINGERPRINT_ANNOTATION: &str = "keysmith.dev/fingerprint";
 /// How many times the material was generated (status.revision is read from here).
@@ -96,8 +99,8 @@ impl std::fmt::Debug for Ownership {
 
 impl Ownership {
     /// Classifies `secret` for the resource `owner`. `recorded_owner_exists` answers whether
-    /// an object with a given uid still exists; it is asked only about a Secret whose
-    /// owner annotation names this resource's kind and name with another uid.
+    /// an object with a given uid still exists; it is asked only about a Secret that
+    /// [`earlier_owner_uid`] says was written for an earlier resource of this name.
     pub fn of(
         secret: Option<Secret>,
         owner: &SecretOwner,
@@ -111,14 +114,25 @@ impl Ownership {
             return Self::Owned(Box::new(secret));
         }
         let recorded_owner = annotation(&secret, OWNER_ANNOTATION);
-        if recorded_owner.as_deref() == Some(owner.qualified_kind_name().as_str()) {
-            let previous_uid = recorded_uid.unwrap_or_default();
-            if !recorded_owner_exists(&previous_uid) {
-                return Self::Restored {
-                    secret: Box::new(secret),
-                    previous_uid,
-                };
-            }
+        if recorded_owner.as_deref() != Some(owner.qualified_kind_name().as_str()) {
+            return Self::Foreign {
+                secret: Box::new(secret),
+                owner: recorded_owner,
+            };
+        }
+        let Some(previous_uid) = earlier_owner_uid(&secret, owner) else {
+            // This kind and name, but no uid (`keysmith generate` of a resource not read
+            // from a cluster) or another namespace's resource (a copy): not ours to take
+            // back; adoptable with `existingSecret: Adopt` only when no uid is recorded.
+            let elsewhere = annotation(&secret, OWNER_NAMESPACE_ANNOTATION)
+                .filter(|ns| Some(ns) != secret.metadata.namespace.as_ref());
+            return Self::Foreign {
+                secret: Box::new(secret),
+                owner: elsewhere
+                    .map(|ns| format!("{} of namespace {ns}", owner.qualified_kind_name())),
+            };
+        };
+        if recorded_owner_exists(&previous_uid) {
             return Self::Foreign {
                 secret: Box::new(secret),
                 owner: Some(format!(
@@ -127,9 +141,9 @@ impl Ownership {
                 )),
             };
         }
-        Self::Foreign {
+        Self::Restored {
             secret: Box::new(secret),
-            owner: recorded_owner,
+            previous_uid,
         }
     }
 
@@ -286,6 +300,10 @@ impl DesiredSecret {
         let owner = &self.owner;
         annotations.insert(OWNER_ANNOTATION.to_owned(), owner.qualified_kind_name());
         annotations.insert(OWNER_UID_ANNOTATION.to_owned(), owner.uid.clone());
+        annotations.insert(
+            OWNER_NAMESPACE_ANNOTATION.to_owned(),
+            self.namespace.clone(),
+        );
         annotations.insert(FINGERPRINT_ANNOTATION.to_owned(), self.fingerprint.clone());
         annotations.insert(REVISION_ANNOTATION.to_owned(), self.revision.to_string());
         if let Some(token) = &self.rotation_token {
@@ -371,6 +389,19 @@ pub fn owned_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
         .into_iter()
         .filter(|(k, _)| owned.contains(k))
         .collect()
+}
+
+/// The data of the target Secret to compare with the material, to keep an encoding that
+/// carries random salts (PKCS#12, an encrypted OpenSSH key) when it still holds the same
+/// material: what keysmith's field manager wrote, or, for a Secret being taken back, all of
+/// it (a restore does not bring keysmith's managedFields, and its data must stay byte for
+/// byte). `None` when there is no Secret.
+pub fn material_data(ownership: &Ownership) -> Option<BTreeMap<String, Vec<u8>>> {
+    match ownership {
+        Ownership::Absent => None,
+        Ownership::Restored { secret, .. } => Some(data_of(secret)),
+        Ownership::Owned(secret) | Ownership::Foreign { secret, .. } => Some(owned_data(secret)),
+    }
 }
 
 /// Keys keysmith set earlier under `metadata.<field>` (from managedFields) that it no longer
@@ -529,11 +560,17 @@ pub async fn read_target<K: KeysmithResource>(
     Ok((ownership, qualified))
 }
 
-/// The uid `secret` records when its owner annotation names `owner`'s kind and name but
-/// the uid is another: the Secret of an earlier resource of this name, or a copy of one.
+/// The uid `secret` was written for when it was written for an earlier resource of
+/// `owner`'s kind and name in the Secret's own namespace: its owner annotation names them,
+/// it records a uid, not `owner`'s, and its owner namespace (absent on Secrets of releases
+/// before 0.2) is its own namespace.
 pub fn earlier_owner_uid(secret: &Secret, owner: &SecretOwner) -> Option<String> {
-    let recorded = annotation(secret, OWNER_UID_ANNOTATION).unwrap_or_default();
-    (annotation(secret, OWNER_ANNOTATION)? == owner.qualified_kind_name() && recorded != owner.uid)
+    let recorded = annotation(secret, OWNER_UID_ANNOTATION).filter(|uid| !uid.is_empty())?;
+    let same_namespace = annotation(secret, OWNER_NAMESPACE_ANNOTATION)
+        .is_none_or(|ns| Some(&ns) == secret.metadata.namespace.as_ref());
+    (annotation(secret, OWNER_ANNOTATION)? == owner.qualified_kind_name()
+        && recorded != owner.uid
+        && same_namespace)
         .then_some(recorded)
 }
 
@@ -631,8 +668,9 @@ pub fn desired_secret<K: KeysmithResource>(object: &K, content: TargetContent) -
     }
 }
 
-/// Writes the target Secret of `object` — labels and annotations from `spec.target`, the
-/// ownerReference by `deletionPolicy` — unless it already holds exactly that.
+/// Writes the target Secret of `object` (labels and annotations from `spec.target`, the
+/// ownership annotations) unless it already holds exactly that, taking back a restored
+/// Secret on the way; then makes sure the resource carries keysmith's finalizer.
 pub async fn write_target<K: KeysmithResource>(
     ctx: &super::context::Context,
     object: &K,
@@ -760,4 +798,171 @@ pub fn restored_message(kind: &str, qualified: &str, previous_uid: &str) -> Stri
     format!(
         "took back the material of Secret {qualified}, written for an earlier {kind} of this name (uid {previous_uid}) that no longer exists, as after a restore"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(uid: &str) -> SecretOwner {
+        SecretOwner {
+            kind: "CertificateKeyPair".to_owned(),
+            api_version: "keysmith.dev/v1alpha1".to_owned(),
+            name: "web".to_owned(),
+            uid: uid.to_owned(),
+        }
+    }
+
+    /// A Secret in namespace `team` with these annotations.
+    fn secret(annotations: &[(&str, &str)]) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                name: Some("web".to_owned()),
+                namespace: Some("team".to_owned()),
+                annotations: Some(
+                    annotations
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                ),
+                ..ObjectMeta::default()
+            },
+            ..Secret::default()
+        }
+    }
+
+    fn classify(s: Secret, exists: bool) -> Ownership {
+        Ownership::of(Some(s), &owner("u2"), |_| exists)
+    }
+
+    const OURS: (&str, &str) = (OWNER_ANNOTATION, "CertificateKeyPair/web");
+
+    #[test]
+    fn a_secret_of_an_earlier_resource_of_this_name_is_restored_only_when_that_one_is_gone() {
+        let earlier = secret(&[OURS, (OWNER_UID_ANNOTATION, "u1")]);
+        assert!(matches!(
+            classify(earlier.clone(), false),
+            Ownership::Restored { ref previous_uid, .. } if previous_uid == "u1"
+        ));
+        assert!(matches!(
+            classify(earlier, true),
+            Ownership::Foreign { owner: Some(ref o), .. } if o.contains("which still exists")
+        ));
+        let ours = secret(&[OURS, (OWNER_UID_ANNOTATION, "u2")]);
+        assert!(matches!(classify(ours, false), Ownership::Owned(_)));
+        assert!(matches!(
+            Ownership::of(None, &owner("u2"), |_| false),
+            Ownership::Absent
+        ));
+    }
+
+    #[test]
+    fn the_takeover_rule_never_reaches_other_names_namespaces_or_secrets_without_a_uid() {
+        let other_name = secret(&[
+            (OWNER_ANNOTATION, "CertificateKeyPair/api"),
+            (OWNER_UID_ANNOTATION, "u1"),
+        ]);
+        assert!(matches!(
+            classify(other_name, false),
+            Ownership::Foreign { owner: Some(ref o), .. } if o == "CertificateKeyPair/api"
+        ));
+        let other_kind = secret(&[
+            (OWNER_ANNOTATION, "SshKey/web"),
+            (OWNER_UID_ANNOTATION, "u1"),
+        ]);
+        assert!(matches!(
+            classify(other_kind, false),
+            Ownership::Foreign { .. }
+        ));
+        // Copied from another namespace: named there, so never this namespace's.
+        let copied = secret(&[
+            OURS,
+            (OWNER_UID_ANNOTATION, "u1"),
+            (OWNER_NAMESPACE_ANNOTATION, "shop"),
+        ]);
+        assert!(matches!(
+            classify(copied, false),
+            Ownership::Foreign { owner: Some(ref o), .. } if o.contains("namespace shop")
+        ));
+        // No uid (`keysmith generate` output): not taken back, adoptable with Adopt.
+        let generated = secret(&[OURS]);
+        assert!(matches!(
+            classify(generated, false),
+            Ownership::Foreign { owner: None, .. }
+        ));
+        // Written in this namespace (or before 0.2 recorded namespaces): restored.
+        let here = secret(&[
+            OURS,
+            (OWNER_UID_ANNOTATION, "u1"),
+            (OWNER_NAMESPACE_ANNOTATION, "team"),
+        ]);
+        assert!(matches!(classify(here, false), Ownership::Restored { .. }));
+    }
+
+    #[test]
+    fn restored_from_lasts_while_the_material_is_the_one_taken_back() {
+        let taken = |annotations: &[(&str, &str)]| Ownership::Restored {
+            secret: Box::new(secret(annotations)),
+            previous_uid: "u1".to_owned(),
+        };
+        let same = taken(&[OURS, (FINGERPRINT_ANNOTATION, "SHA256:aa")]);
+        assert_eq!(restored_from(&same, "SHA256:aa").as_deref(), Some("u1"));
+        // Renewed while taken back: new material, not restored material.
+        assert_eq!(restored_from(&same, "SHA256:bb"), None);
+        let kept = Ownership::Owned(Box::new(secret(&[
+            (FINGERPRINT_ANNOTATION, "SHA256:aa"),
+            (RESTORED_FROM_ANNOTATION, "u1"),
+        ])));
+        assert_eq!(restored_from(&kept, "SHA256:aa").as_deref(), Some("u1"));
+        assert_eq!(restored_from(&kept, "SHA256:bb"), None);
+    }
+
+    #[test]
+    fn earlier_owner_references_are_removed_and_others_kept() {
+        let reference = |kind: &str, name: &str, uid: &str| OwnerReference {
+            api_version: "keysmith.dev/v1alpha1".to_owned(),
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            uid: uid.to_owned(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        };
+        let mut existing = secret(&[OURS, (OWNER_UID_ANNOTATION, "u1")]);
+        existing.type_ = Some("kubernetes.io/tls".to_owned());
+        existing.metadata.owner_references = Some(vec![
+            reference("CertificateKeyPair", "web", "u1"),
+            reference("Deployment", "web", "d1"),
+        ]);
+        let desired = DesiredSecret {
+            name: "web".to_owned(),
+            namespace: "team".to_owned(),
+            type_: "kubernetes.io/tls".to_owned(),
+            extra_labels: BTreeMap::new(),
+            extra_annotations: BTreeMap::new(),
+            owner: owner("u2"),
+            fingerprint: "SHA256:aa".to_owned(),
+            revision: 1,
+            rotation_token: None,
+            data: BTreeMap::new(),
+        };
+        assert!(!desired.is_satisfied_by(&existing));
+        let merged = desired.merged_into(&existing);
+        let kinds: Vec<&str> = merged
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .map(|r| r.kind.as_str())
+            .collect();
+        assert_eq!(kinds, ["Deployment"]);
+        assert_eq!(
+            annotation(&merged, OWNER_UID_ANNOTATION).as_deref(),
+            Some("u2")
+        );
+        assert_eq!(
+            annotation(&merged, OWNER_NAMESPACE_ANNOTATION).as_deref(),
+            Some("team")
+        );
+        assert!(desired.is_satisfied_by(&merged));
+    }
 }

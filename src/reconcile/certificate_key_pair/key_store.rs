@@ -238,29 +238,40 @@ pub async fn clean_up(
         return Ok(());
     }
     let uid = ckp.uid().unwrap_or_default();
-    let Some(found) = find(client, key_namespace, ckp, None).await? else {
-        return Ok(());
-    };
-    if found.owner_uid != uid {
-        return Ok(());
-    }
     let api = Api::<Secret>::namespaced(client.clone(), key_namespace);
-    let name = found.secret.name_any();
-    delete_exactly(&api, &found.secret)
-        .await
-        .map_err(|source| Error::WriteSecret {
-            secret: format!("{key_namespace}/{name}"),
+    let names = [
+        key_secret_name(&ckp.namespace().unwrap_or_default(), &ckp.name_any()),
+        legacy_key_secret_name(&uid),
+    ];
+    for name in names {
+        let secret = api.get_opt(&name).await.map_err(|source| Error::Read {
+            what: format!("key Secret {key_namespace}/{name}"),
             source,
         })?;
-    tracing::info!(secret = %name, namespace = key_namespace, "deleted the key Secret of a deleted resource (deletionPolicy: Delete)");
+        // Only this resource's: a key Secret of an earlier resource of the name stays.
+        let Some(secret) =
+            secret.filter(|s| annotation(s, OWNER_UID_ANNOTATION).as_deref() == Some(&uid))
+        else {
+            continue;
+        };
+        delete_exactly(&api, &secret)
+            .await
+            .map_err(|source| Error::WriteSecret {
+                secret: format!("{key_namespace}/{name}"),
+                source,
+            })?;
+        tracing::info!(secret = %name, namespace = key_namespace, "deleted the key Secret of a deleted resource (deletionPolicy: Delete)");
+    }
     Ok(())
 }
 
-/// Deletes the key Secrets in `key_namespace` that are no longer needed because their
-/// resource exports its key again and its target Secret holds it. A key Secret whose
-/// resource is gone is left alone: the finalizer deleted it already (`Delete`), or it is
-/// kept (`Retain`), or its resource is about to be restored. Key Secrets of resources
-/// outside the `watched` namespaces are not ours to judge. Returns how many were deleted.
+/// Deletes the key Secrets in `key_namespace` that are no longer needed: their resource
+/// exports its key again and its target Secret holds it, or (a legacy
+/// `keysmith-key-<uid>`) the same key for the same resource is under the new name already
+/// (a move whose delete failed). A key Secret whose resource is gone is left alone: the
+/// finalizer deleted it already (`Delete`), or it is kept (`Retain`), or its resource is
+/// about to be restored. Key Secrets of resources outside the `watched` namespaces are not
+/// ours to judge. Returns how many were deleted.
 pub async fn sweep(
     client: &Client,
     key_namespace: &str,
@@ -271,13 +282,31 @@ pub async fn sweep(
         .list(&ListParams::default().labels(&format!("{KEY_LABEL}=true")))
         .await?;
     let mut deleted = 0;
-    for key in keys {
-        if !exported_again(client, &key, watched).await? {
-            continue;
+    let by_name: BTreeMap<String, &Secret> = keys.items.iter().map(|k| (k.name_any(), k)).collect();
+    let moved = |key: &Secret| {
+        let owner = annotation(key, KEY_OWNER_ANNOTATION)?;
+        let mut parts = owner.splitn(3, '/');
+        let (Some(KIND), Some(namespace), Some(name)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let current = by_name.get(&key_secret_name(namespace, name))?;
+        let same = key.name_any().starts_with(&format!("{PREFIX}-"))
+            && annotation(current, OWNER_UID_ANNOTATION) == annotation(key, OWNER_UID_ANNOTATION)
+            && key_pem(current).is_some()
+            && key_pem(current) == key_pem(key);
+        same.then_some(())
+    };
+    let mut obsolete = Vec::new();
+    for key in &keys.items {
+        if moved(key).is_some() || exported_again(client, key, watched).await? {
+            obsolete.push(key.clone());
         }
+    }
+    for key in obsolete {
         delete_exactly(&secrets, &key).await?;
         deleted += 1;
-        tracing::info!(secret = %key.name_any(), namespace = key_namespace, "deleted a key Secret whose key is now in its target Secret");
+        tracing::info!(secret = %key.name_any(), namespace = key_namespace, "deleted a key Secret no longer needed (its key is in the target Secret, or under the new name)");
     }
     Ok(deleted)
 }

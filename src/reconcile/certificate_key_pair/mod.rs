@@ -35,7 +35,7 @@ use super::resource::{
     target_secret_name,
 };
 use super::secret::{
-    Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, owned_data, read_selector,
+    Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation, material_data, read_selector,
     read_target, write_target,
 };
 use super::slow::{Poll, timed_generation, tracked};
@@ -404,7 +404,7 @@ async fn write_secret(
         }
         None => None,
     };
-    let data = secret_data(ckp, ownership.secret(), material, password).await?;
+    let data = secret_data(ckp, material_data(ownership), material, password).await?;
     let content = target_content(ckp, material, data, revision, rotation_token);
     write_target(ctx, ckp, ownership, content).await
 }
@@ -434,13 +434,12 @@ pub fn target_content(
 /// on a blocking thread: opening and writing keystores costs PBKDF2 rounds.
 async fn secret_data(
     ckp: &CertificateKeyPair,
-    existing: Option<&Secret>,
+    existing: Option<BTreeMap<String, Vec<u8>>>,
     material: &TlsMaterial,
     password: Option<SecretString>,
 ) -> Result<BTreeMap<String, SecretBytes>, Error> {
     let spec = ckp.spec.clone();
     let export = key_export(ckp);
-    let existing = existing.map(owned_data);
     let material = material.clone();
     tokio::task::spawn_blocking(move || {
         let password = password.as_ref();

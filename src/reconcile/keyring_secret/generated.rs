@@ -25,7 +25,7 @@ use crate::reconcile::outcome::Outcome;
 use crate::reconcile::resource::{namespace, publish, rotate_request};
 use crate::reconcile::secret::{
     GENERATED_AT_ANNOTATION, Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation,
-    data_of, generated_at, owned_data, read_target, write_target,
+    data_of, generated_at, material_data, read_target, write_target,
 };
 use crate::reconcile::slow::{Poll, timed_generation, tracked};
 use crate::reconcile::status::time;
@@ -306,7 +306,7 @@ pub async fn reconcile<G: Generated>(
     let (ownership, qualified) = read_target(ctx, krs, plan.is_quick()).await?;
     let now = ctx.clock.now();
     let decision = decide_off_thread(krs, &plan, &ownership, &qualified, now).await?;
-    let existing_data = ownership.secret().map(owned_data).unwrap_or_default();
+    let existing_data = material_data(&ownership).unwrap_or_default();
     let kept_previous = previous_entries(&existing_data);
     let (settled, event) = match decision {
         Decision::Conflict(message) => {

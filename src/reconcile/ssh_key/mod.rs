@@ -28,7 +28,7 @@ use super::resource::{
 };
 use super::secret::{
     GENERATED_AT_ANNOTATION, Ownership, ROTATION_TOKEN_ANNOTATION, TargetContent, annotation,
-    data_of, generated_at, owned_data, read_selector, read_target, write_target,
+    data_of, generated_at, material_data, read_selector, read_target, write_target,
 };
 use super::slow::timed_generation;
 use super::status::time;
@@ -382,7 +382,7 @@ async fn write_secret(
         hostnames: &hostnames,
         previous: settled.previous.as_ref(),
     };
-    let existing = ownership.secret().map(owned_data).unwrap_or_default();
+    let existing = material_data(ownership).unwrap_or_default();
     let current = !existing.is_empty()
         && ssh_secret_data_is_current(&existing, &settled.material, &output)
             .map_err(Error::Generate)?;
