@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README.md; .ci/run calls it). Installs what is missing, builds the
-# test control plane (with the node's kubelet and kube-scheduler) and the operator image once
-# into caches outside the checkout, checks formatting and lints, runs every test (the node
+# test control plane (with the node's kubelet and kube-scheduler), the operator image and
+# Velero with MinIO (the backup/restore test) once into caches outside the checkout, checks formatting and lints, runs every test (the node
 # tests need root), fails if any control-plane process or anything of a test node outlived
 # the tests, then fuzzes (hack/fuzz.sh) and checks the supply chain (hack/deny.sh).
 set -euo pipefail
@@ -33,11 +33,14 @@ KEYSMITH_IMAGE=$(timed hack/image.sh)
 export KEYSMITH_IMAGE
 step "node (hack/node/build.sh)"
 timed hack/node/build.sh >/dev/null
+step "velero and minio (hack/velero/build.sh)"
+KEYSMITH_VELERO_BIN=$(timed hack/velero/build.sh)
+export KEYSMITH_VELERO_BIN
 
 # Processes of the control plane and operator binaries the tests start. Those running before
 # the tests (e.g. hack/controlplane/up.sh in another terminal) are not ours to judge.
 control_plane_pids() {
-  { pgrep -f "^$KEYSMITH_CONTROLPLANE_BIN/" || true; pgrep -f "^$CARGO_TARGET_DIR/debug/keysmith run" || true; pgrep -f "hack/kmip/run_server.py" || true; } | sort
+  { pgrep -f "^$KEYSMITH_CONTROLPLANE_BIN/" || true; pgrep -f "^$KEYSMITH_VELERO_BIN/" || true; pgrep -f "^$CARGO_TARGET_DIR/debug/keysmith run" || true; pgrep -f "hack/kmip/run_server.py" || true; } | sort
 }
 before=$(control_plane_pids)
 # What a test node could leave behind (processes, mounts, iptables rules, links, cgroups,

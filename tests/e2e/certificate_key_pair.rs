@@ -320,6 +320,10 @@ async fn deletion_policy_decides_whether_the_secret_survives() {
     let retained = secrets.get_opt("retained").await.expect("get");
     let retained = retained.expect("Secret of a Retain resource survives");
     assert!(retained.owner_references().is_empty());
+    // Both resources are gone: the finalizer was removed in either case.
+    for name in ["deleted", "retained"] {
+        wait::gone::<CertificateKeyPair>(&client, &ns, name, Duration::from_secs(30)).await;
+    }
 }
 
 #[tokio::test]

@@ -26,3 +26,4 @@ mod restore;
 mod secrets_stay_secret;
 mod ssh_key;
 mod upgrade;
+mod velero;

@@ -3,11 +3,12 @@
 //! as `kubectl get -o json` gives them, without uid, resourceVersion and status; the
 //! namespace is deleted (the operator running, as in a real re-creation) and created again;
 //! and the export is created back, Secrets first or resources first, with the Secrets'
-//! ownerReferences kept or dropped. Afterwards every Secret holds the same bytes, every
+//! ownerReferences kept or dropped (keysmith's Secrets carry none, which the test asserts
+//! before exporting: the "kept" rounds prove that none creeps back for a restore to keep). Afterwards every Secret holds the same bytes, every
 //! resource is Ready (reason Restored) within 60 s, the KMIP server holds one object for
 //! the key, and the leaves still verify against the restored CA with `openssl verify`.
 //!
-//! The same with a real backup tool is `tests/velero/` when Velero can run here.
+//! The same with a real backup tool: `velero.rs`. Release 0.1's objects: `upgrade.rs`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -28,13 +29,25 @@ use crate::support::{self, ControlPlane};
 /// The kinds exported, in the order they are created back.
 const KINDS: &str = "keymanagers,certificatekeypairs,sshkeys,keyringsecrets,kmsauthkeys";
 
-/// A CA whose key never leaves the key namespace, two leaves it signs, an SSH key, a PSK
-/// and a KMIP authentication key (serverObjects: Retain, so deleting the namespace leaves
-/// the key on the server, as losing a cluster does).
+/// A CA whose key never leaves the key namespace, two leaves it signs, a certificate with a
+/// PKCS#12 keystore and an SSH key encrypted with a passphrase (both encodings carry random
+/// salts: only keeping the restored bytes keeps them equal), a PSK and a KMIP
+/// authentication key (serverObjects: Retain, so deleting the namespace leaves the key on
+/// the server, as losing a cluster does).
 pub(crate) fn resources(kmip_address: String) -> String {
     let manager = key_manager_at(&[("kmip", kmip_address)], "");
     format!(
-        "apiVersion: keysmith.dev/v1alpha1
+        "apiVersion: v1
+kind: Secret
+metadata: {{name: passwords}}
+stringData: {{keystore: change-me-please, ssh: correct-horse-battery}}
+---
+apiVersion: keysmith.dev/v1alpha1
+kind: CertificateKeyPair
+metadata: {{name: java-client}}
+spec: {{commonName: java-client, keystores: {{pkcs12: {{passwordSecretRef: {{name: passwords, key: keystore}}}}}}}}
+---
+apiVersion: keysmith.dev/v1alpha1
 kind: CertificateKeyPair
 metadata: {{name: root-ca}}
 spec: {{commonName: Restore Root CA, isCA: true, privateKeyExport: Denied}}
@@ -52,7 +65,7 @@ spec: {{commonName: api.example.com, issuerRef: {{name: root-ca}}, target: {{nam
 apiVersion: keysmith.dev/v1alpha1
 kind: SshKey
 metadata: {{name: deploy}}
-spec: {{comment: deploy@ci}}
+spec: {{comment: deploy@ci, passphraseSecretRef: {{name: passwords, key: ssh}}}}
 ---
 apiVersion: keysmith.dev/v1alpha1
 kind: KeyringSecret
@@ -70,7 +83,8 @@ spec: {{keyManagerRef: {{name: ekm}}, keyTag: app, passphrase: {{length: 32}}, s
 }
 
 /// The resources that write Secrets (the KeyManager writes none).
-pub(crate) const MATERIAL: [&str; 6] = [
+pub(crate) const MATERIAL: [&str; 7] = [
+    "certificatekeypair/java-client",
     "certificatekeypair/root-ca",
     "certificatekeypair/web",
     "certificatekeypair/api",
@@ -111,20 +125,60 @@ async fn restore_resources_first_with_owner_references_dropped() {
     round("restore-rd", Order::ResourcesFirst, References::Dropped).await;
 }
 
+/// Everything a restore test starts from: [`resources`] Ready in `ns`, their key Secret in
+/// `keys`, the KMIP server and the operator.
+pub(crate) struct Scene {
+    pub(crate) client: Client,
+    pub(crate) ns: String,
+    pub(crate) keys: String,
+    pub(crate) server: KmipServer,
+    pub(crate) operator: Operator,
+}
+
+impl Scene {
+    /// Namespaces `<prefix>-<n>` and `<prefix>-keys-<n>`, a KMIP server, an operator whose
+    /// key namespace is the second, and every resource Ready.
+    pub(crate) async fn build(cp: &'static ControlPlane, prefix: &str) -> Self {
+        cp.install_crds().await;
+        let client = cp.client();
+        let ns = cp.namespace(&client, prefix).await;
+        let keys = cp.namespace(&client, &format!("{prefix}-keys")).await;
+        let server = KmipServer::start(&format!("{ns}-kmip"));
+        let operator = Self::operator(cp, &ns, &keys);
+        server_secrets(&client, &ns, &server).await;
+        support::apply(cp, &ns, &resources(server.address())).await;
+        wait_all_ready(cp, &ns, Instant::now() + Duration::from_secs(120), None).await;
+        Self {
+            client,
+            ns,
+            keys,
+            server,
+            operator,
+        }
+    }
+
+    /// An operator for `ns` with `keys` as its key namespace.
+    pub(crate) fn operator(cp: &'static ControlPlane, ns: &str, keys: &str) -> Operator {
+        let key_namespace = keys.to_owned();
+        Operator::start_with(cp, ns, move |config| {
+            config.settings.key_namespace = key_namespace;
+        })
+    }
+
+    /// Deletes both namespaces (while the operator runs: the finalizers need it), then stops
+    /// the operator.
+    pub(crate) async fn tear_down(self) {
+        delete_namespace(&self.client, &self.ns).await;
+        delete_namespace(&self.client, &self.keys).await;
+        self.operator.stop();
+    }
+}
+
 async fn round(prefix: &str, order: Order, references: References) {
     let cp = support::shared();
-    cp.install_crds().await;
-    let client = cp.client();
-    let ns = cp.namespace(&client, prefix).await;
-    let keys = cp.namespace(&client, &format!("{prefix}-keys")).await;
-    let server = KmipServer::start(&format!("{ns}-kmip"));
-    let key_namespace = keys.clone();
-    let operator = Operator::start_with(cp, &ns, move |config| {
-        config.settings.key_namespace = key_namespace;
-    });
-    server_secrets(&client, &ns, &server).await;
-    support::apply(cp, &ns, &resources(server.address())).await;
-    wait_all_ready(cp, &ns, Instant::now() + Duration::from_secs(120), None).await;
+    let scene = Scene::build(cp, prefix).await;
+    let (client, ns, keys) = (scene.client.clone(), scene.ns.clone(), scene.keys.clone());
+    let server = &scene.server;
 
     let before_secrets = secret_data(&client, &ns).await;
     let before_keys = secret_data(&client, &keys).await;
@@ -246,10 +300,7 @@ async fn round(prefix: &str, order: Order, references: References) {
             .unwrap_or_else(|| panic!("{kind} {name} is not listed:\n{table}"));
         assert!(row.contains("True (Restored)"), "{row}\n{table}");
     }
-    // The operator runs while the namespaces go: their resources' finalizers need it.
-    delete_namespace(&client, &ns).await;
-    delete_namespace(&client, &keys).await;
-    operator.stop();
+    scene.tear_down().await;
 }
 
 /// The data of every Secret in `namespace`, by name.
@@ -445,7 +496,8 @@ async fn uid_of(cp: &ControlPlane, namespace: &str, owner: &str) -> String {
 }
 
 /// The takeover rule is narrow: a copy of a Secret whose resource still exists (another
-/// namespace, same resource name) is not taken over, and not modified.
+/// namespace, same resource name, not even watched by the operator of the copy) is not
+/// taken over, and not modified.
 #[tokio::test]
 async fn a_copied_secret_whose_resource_still_exists_is_not_taken_over() {
     let cp = support::shared();
@@ -453,11 +505,8 @@ async fn a_copied_secret_whose_resource_still_exists_is_not_taken_over() {
     let client = cp.client();
     let origin = cp.namespace(&client, "restore-origin").await;
     let copy = cp.namespace(&client, "restore-copy").await;
-    let watched = [origin.clone(), copy.clone()];
-    let operator = Operator::start_with(cp, &origin, move |config| {
-        config.settings.namespaces =
-            keysmith::reconcile::namespaces::WatchedNamespaces::new(watched);
-    });
+    let operator = Operator::start(cp, &origin);
+    let copy_operator = Operator::start(cp, &copy);
     let web = "apiVersion: keysmith.dev/v1alpha1\nkind: CertificateKeyPair\nmetadata: {name: web}\nspec: {commonName: web.example.com}\n";
     support::apply(cp, &origin, web).await;
     wait_all_ready_one(cp, &origin, "certificatekeypair/web").await;
@@ -480,7 +529,10 @@ async fn a_copied_secret_whose_resource_still_exists_is_not_taken_over() {
         ])
         .await;
     let message = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(message.contains("which still exists"), "{message}");
+    assert!(
+        message.contains(&format!("CertificateKeyPair/web of namespace {origin}")),
+        "{message}"
+    );
     // A while later it is still the same object, untouched.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = secrets.get("web").await.expect("copied Secret");
@@ -492,6 +544,7 @@ async fn a_copied_secret_whose_resource_still_exists_is_not_taken_over() {
     assert_eq!(after.data, before.data);
     delete_namespace(&client, &copy).await;
     delete_namespace(&client, &origin).await;
+    copy_operator.stop();
     operator.stop();
 }
 

@@ -13,33 +13,20 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use crate::kms::server_secrets;
 use crate::restore::{
-    MATERIAL, delete_namespace, kms_key_id, list_secrets, resources, secret_data, wait_all_ready,
+    MATERIAL, Scene, delete_namespace, kms_key_id, list_secrets, secret_data, wait_all_ready,
 };
-use crate::support::kmip::KmipServer;
-use crate::support::operator::Operator;
 use crate::support::{self, ControlPlane};
 
 #[tokio::test]
 async fn the_objects_of_release_0_1_keep_their_material() {
     let cp = support::shared();
-    cp.install_crds().await;
-    let client = cp.client();
-    let ns = cp.namespace(&client, "upgrade").await;
-    let keys = cp.namespace(&client, "upgrade-keys").await;
-    let server = KmipServer::start(&format!("{ns}-kmip"));
-    let start = |cp: &'static ControlPlane| {
-        let key_namespace = keys.clone();
-        Operator::start_with(cp, &ns, move |config| {
-            config.settings.key_namespace = key_namespace;
-        })
-    };
-    let operator = start(cp);
-    server_secrets(&client, &ns, &server).await;
-    support::apply(cp, &ns, &resources(server.address())).await;
-    wait_all_ready(cp, &ns, Instant::now() + Duration::from_secs(120), None).await;
+    let scene = Scene::build(cp, "upgrade").await;
+    let (client, ns, keys) = (scene.client.clone(), scene.ns.clone(), scene.keys.clone());
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let Scene {
+        server, operator, ..
+    } = scene;
     operator.stop();
 
     let before_secrets = secret_data(&client, &ns).await;
@@ -108,7 +95,7 @@ async fn the_objects_of_release_0_1_keep_their_material() {
         assert!(out.status.success(), "{}", support::stderr(&out));
     }
 
-    let operator = start(cp);
+    let operator = Scene::operator(cp, &ns, &keys);
     let upgraded = Instant::now();
     support::wait::holds(
         "the Secrets lose their ownerReferences and the key moves back",

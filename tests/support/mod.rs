@@ -26,6 +26,7 @@ pub mod pki;
 pub mod process;
 pub mod proxy;
 pub mod sshd;
+pub mod velero;
 pub mod wait;
 
 use std::net::{TcpListener, TcpStream};
