@@ -86,8 +86,9 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Read { source, .. } => !matches!(source, kube::Error::Api(s) if s.code == 403),
-            // The cached resource was older than the one stored (409), or it is gone or
-            // being deleted (404, 422: its deletion is handled by the next reconcile).
+            // The finalizer list or uid tested was not the stored one (422), the resource
+            // was gone (404) or changed (409); a deletion is told apart by a fresh read
+            // (`Error::Deleted`), so these are retried.
             Self::Finalizer(kube::Error::Api(s)) => matches!(s.code, 404 | 409 | 422),
             _ => false,
         }

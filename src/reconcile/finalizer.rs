@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 
 use crate::api::common::DeletionPolicy;
 
@@ -77,19 +77,24 @@ pub async fn ensure<K: KeysmithResource>(ctx: &Context, object: &K) -> Result<()
 }
 
 /// Whether `object` is gone, or is being deleted (same uid, deletionTimestamp set), as the
-/// API server has it now.
+/// API server has it now. A list by name, not a get: the operator may list every kind but
+/// get only those it reads as references.
 async fn is_deleted<K: KeysmithResource>(ctx: &Context, object: &K) -> Result<bool, Error> {
     let ns = namespace(object);
+    let name = object.name_any();
+    let params = ListParams::default().fields(&format!("metadata.name={name}"));
     let live = Api::<K>::namespaced(ctx.client.clone(), &ns)
-        .get_opt(&object.name_any())
+        .list_metadata(&params)
         .await
         .map_err(|source| Error::Read {
-            what: format!("{} {ns}/{}", K::KIND, object.name_any()),
+            what: format!("{} {ns}/{name}", K::KIND),
             source,
         })?;
-    Ok(match live {
+    Ok(match live.items.first() {
         None => true,
-        Some(live) => live.uid() != object.uid() || live.meta().deletion_timestamp.is_some(),
+        Some(live) => {
+            live.metadata.uid != object.uid() || live.metadata.deletion_timestamp.is_some()
+        }
     })
 }
 

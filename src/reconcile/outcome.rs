@@ -324,6 +324,9 @@ pub async fn reconcile<K: MaterialController>(
     if matches!(attempt, Err(Error::Deleted)) {
         // Deleted before it got the finalizer: what this reconcile wrote goes as the
         // finalizer would have taken it.
+        if let Ok(mut taken) = ctx.taken_back.lock() {
+            taken.remove(&kube::ResourceExt::uid(object.as_ref()).unwrap_or_default());
+        }
         object.clean_up(&ctx).await?;
         finalizer::delete_target(&ctx, object.as_ref()).await?;
         return Ok(Action::await_change());

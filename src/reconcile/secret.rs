@@ -393,13 +393,19 @@ pub fn owned_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
 
 /// The data of the target Secret to compare with the material, to keep an encoding that
 /// carries random salts (PKCS#12, an encrypted OpenSSH key) when it still holds the same
-/// material: what keysmith's field manager wrote, or, for a Secret being taken back, all of
-/// it (a restore does not bring keysmith's managedFields, and its data must stay byte for
-/// byte). `None` when there is no Secret.
+/// material: what keysmith's field manager wrote, or, for a Secret being taken back or
+/// still holding the material taken back (`keysmith.dev/restored-from-uid`), all of it. A
+/// restore brings no keysmith managedFields, and an update does not make keysmith the
+/// manager of data it leaves unchanged, so only the whole data keeps those bytes as they
+/// were. (A data key someone else added to such a Secret makes the encoding not current:
+/// it is then encoded again, same material, new salts.) `None` when there is no Secret.
 pub fn material_data(ownership: &Ownership) -> Option<BTreeMap<String, Vec<u8>>> {
     match ownership {
         Ownership::Absent => None,
         Ownership::Restored { secret, .. } => Some(data_of(secret)),
+        Ownership::Owned(secret) if annotation(secret, RESTORED_FROM_ANNOTATION).is_some() => {
+            Some(data_of(secret))
+        }
         Ownership::Owned(secret) | Ownership::Foreign { secret, .. } => Some(owned_data(secret)),
     }
 }

@@ -14,20 +14,17 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::restore::{
-    MATERIAL, Scene, delete_namespace, kms_key_id, list_secrets, secret_data, wait_all_ready,
+    MATERIAL, Scene, assert_same_data, kms_key_id, list_secrets, secret_data, wait_all_ready,
 };
 use crate::support::{self, ControlPlane};
 
 #[tokio::test]
 async fn the_objects_of_release_0_1_keep_their_material() {
     let cp = support::shared();
-    let scene = Scene::build(cp, "upgrade").await;
+    let mut scene = Scene::build(cp, "upgrade").await;
     let (client, ns, keys) = (scene.client.clone(), scene.ns.clone(), scene.keys.clone());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let Scene {
-        server, operator, ..
-    } = scene;
-    operator.stop();
+    scene.stop_operator();
 
     let before_secrets = secret_data(&client, &ns).await;
     let before_keys = secret_data(&client, &keys).await;
@@ -42,10 +39,14 @@ async fn the_objects_of_release_0_1_keep_their_material() {
         };
         let (kind, owner_name) = owner.split_once('/').expect("Kind/name");
         let uid = secret.annotations()["keysmith.dev/owner-uid"].clone();
-        let reference = json!({"metadata": {"ownerReferences": [{
-            "apiVersion": "keysmith.dev/v1alpha1", "kind": kind, "name": owner_name,
-            "uid": uid, "controller": true, "blockOwnerDeletion": true,
-        }]}});
+        // 0.1 wrote no owner namespace.
+        let reference = json!({"metadata": {
+            "ownerReferences": [{
+                "apiVersion": "keysmith.dev/v1alpha1", "kind": kind, "name": owner_name,
+                "uid": uid, "controller": true, "blockOwnerDeletion": true,
+            }],
+            "annotations": {"keysmith.dev/owner-namespace": null},
+        }});
         secrets
             .patch(&name, &PatchParams::default(), &Patch::Merge(&reference))
             .await
@@ -95,7 +96,7 @@ async fn the_objects_of_release_0_1_keep_their_material() {
         assert!(out.status.success(), "{}", support::stderr(&out));
     }
 
-    let operator = Scene::operator(cp, &ns, &keys);
+    scene.start_operator(cp);
     let upgraded = Instant::now();
     support::wait::holds(
         "the Secrets lose their ownerReferences and the key moves back",
@@ -132,18 +133,15 @@ async fn the_objects_of_release_0_1_keep_their_material() {
             "{object}: {finalizers}"
         );
     }
-    assert_eq!(
-        secret_data(&client, &ns).await,
-        before_secrets,
-        "target Secrets"
+    assert_same_data(
+        &secret_data(&client, &ns).await,
+        &before_secrets,
+        "target Secrets",
     );
-    assert_eq!(
-        secret_data(&client, &keys)
-            .await
-            .into_values()
-            .collect::<Vec<_>>(),
-        before_keys.into_values().collect::<Vec<_>>(),
-        "the same key under its new name"
+    assert_same_data(
+        &secret_data(&client, &keys).await,
+        &before_keys,
+        "the same key, moved back to its new name",
     );
     assert_eq!(
         statuses(cp, &ns).await,
@@ -151,13 +149,11 @@ async fn the_objects_of_release_0_1_keep_their_material() {
         "fingerprints and revisions"
     );
     assert_eq!(
-        server.python_locate(&key_id).len(),
+        scene.server.python_locate(&key_id).len(),
         1,
         "one object for the key"
     );
-    delete_namespace(&client, &ns).await;
-    delete_namespace(&client, &keys).await;
-    operator.stop();
+    scene.tear_down().await;
 }
 
 /// `(fingerprint, revision)` of every resource that writes a Secret.

@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use crate::restore::{
-    Scene, delete_namespace, kms_key_id, list_secrets, secret_data, wait_all_ready,
+    Scene, assert_same_data, delete_namespace, kms_key_id, list_secrets, secret_data,
+    wait_all_ready,
 };
 use crate::support;
 use crate::support::openssl::{self, Files};
@@ -44,8 +45,16 @@ async fn velero_backup_and_restore_bring_back_every_key() {
         velero.startup().as_secs_f64()
     );
 
-    assert_eq!(secret_data(&client, &ns).await, before_secrets);
-    assert_eq!(secret_data(&client, &keys).await, before_keys);
+    assert_same_data(
+        &secret_data(&client, &ns).await,
+        &before_secrets,
+        "after the restore",
+    );
+    assert_same_data(
+        &secret_data(&client, &keys).await,
+        &before_keys,
+        "after the restore",
+    );
     assert_eq!(
         server.python_locate(&key_id).len(),
         1,

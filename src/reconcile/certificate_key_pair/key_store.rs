@@ -291,8 +291,10 @@ pub async fn sweep(
             return None;
         };
         let current = by_name.get(&key_secret_name(namespace, name))?;
-        let same = key.name_any().starts_with(&format!("{PREFIX}-"))
-            && annotation(current, OWNER_UID_ANNOTATION) == annotation(key, OWNER_UID_ANNOTATION)
+        // A byte-identical copy of the key under the new name (a move, maybe after a
+        // restore under another uid): the legacy Secret is only a duplicate.
+        let same = watched.contains(namespace)
+            && key.name_any().starts_with(&format!("{PREFIX}-"))
             && key_pem(current).is_some()
             && key_pem(current) == key_pem(key);
         same.then_some(())
