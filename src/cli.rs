@@ -4,6 +4,7 @@
 //! secret` ([`inspect`]) reads a Secret and describes its material; `keysmith generate`
 //! ([`generate`]) prints the Secrets the operator would create, without a cluster.
 
+pub mod command;
 pub mod generate;
 pub mod inspect;
 

@@ -4,6 +4,7 @@
 //!
 //! The library is organised as the architecture document describes: `api` holds the CRD types,
 //! `material` the pure key-material code, `reconcile` the controllers.
+#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod cli;
