@@ -191,7 +191,7 @@ struct Context<'a> {
 type Data = BTreeMap<String, Vec<u8>>;
 
 /// Suffix of the previous material's keys (rotation.keepPrevious).
-const PREVIOUS_SUFFIX: &str = ".previous";
+use crate::reconcile::names::PREVIOUS_SUFFIX;
 
 /// Describes `secret` at `now`. `pkcs12_password` opens keystores (`Ok(None)`: there is no
 /// password to look for; `Err`: why it could not be read).

@@ -33,9 +33,7 @@ use super::error::Error;
 use super::resource::{KeysmithResource, namespace, target_secret_name};
 use super::secret::{FIELD_MANAGER, Ownership};
 
-/// The finalizer of CertificateKeyPairs, SshKeys and KeyringSecrets (KmsAuthKeys keep
-/// `keysmith.dev/server-objects`, which also destroys their objects on the key servers).
-pub const MATERIAL_FINALIZER: &str = "keysmith.dev/material";
+pub use super::names::MATERIAL_FINALIZER;
 
 /// Whether `object` carries its kind's finalizer, or this process added it a moment ago and
 /// the cached copy does not show it yet.

@@ -12,6 +12,7 @@ pub mod key_manager;
 pub mod keyring_secret;
 pub mod kms_auth_key;
 pub mod leader;
+pub mod names;
 pub mod namespaces;
 pub mod offline;
 pub mod outcome;

@@ -16,8 +16,7 @@ use super::context::Context;
 use super::events::{EventNote, EventType};
 use super::secret::SecretOwner;
 
-/// Annotation on a resource that requests a rotation when its value changes.
-pub const ROTATE_ANNOTATION: &str = "keysmith.dev/rotate";
+pub use super::names::ROTATE_ANNOTATION;
 
 /// A keysmith kind that writes a target Secret.
 pub trait KeysmithResource:

@@ -30,31 +30,11 @@ use crate::material::SecretBytes;
 use super::echoes::Writer;
 use super::resource::{KeysmithResource, namespace, secret_owner, target_secret_name};
 
-/// Field manager of every write keysmith makes.
-pub const FIELD_MANAGER: &str = "keysmith";
-/// Label on every Secret keysmith writes; the operator watches only Secrets carrying it.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-/// Value of [`MANAGED_BY_LABEL`].
-pub const MANAGED_BY_VALUE: &str = "keysmith";
-/// `<Kind>/<name>` of the owning resource.
-pub const OWNER_ANNOTATION: &str = "keysmith.dev/owner";
-/// uid of the owning resource: the ownership test.
-pub const OWNER_UID_ANNOTATION: &str = "keysmith.dev/owner-uid";
-/// Namespace of the owning resource: a Secret copied into another namespace is never taken
-/// for one of that namespace's resources.
-pub const OWNER_NAMESPACE_ANNOTATION: &str = "keysmith.dev/owner-namespace";
-/// The status fingerprint of the material, so anyone can match a Secret to its owner.
-pub const FINGERPRINT_ANNOTATION: &str = "keysmith.dev/fingerprint";
-/// How many times the material was generated (status.revision is read from here).
-pub const REVISION_ANNOTATION: &str = "keysmith.dev/revision";
-/// The `keysmith.dev/rotate` value the current material answers (status.lastRotationToken).
-pub const ROTATION_TOKEN_ANNOTATION: &str = "keysmith.dev/rotation-token";
-/// The uid a Secret was written for before keysmith took it back (a restore); kept while the
-/// material is the one taken back, so the resource keeps reporting `Restored`.
-pub const RESTORED_FROM_ANNOTATION: &str = "keysmith.dev/restored-from-uid";
-/// When the material was generated (RFC 3339), on Secrets of material rotated by age:
-/// `rotation.every` counts from here.
-pub const GENERATED_AT_ANNOTATION: &str = "keysmith.dev/generated-at";
+pub use super::names::{
+    FIELD_MANAGER, FINGERPRINT_ANNOTATION, GENERATED_AT_ANNOTATION, MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE, OWNER_ANNOTATION, OWNER_NAMESPACE_ANNOTATION, OWNER_UID_ANNOTATION,
+    RESTORED_FROM_ANNOTATION, REVISION_ANNOTATION, ROTATION_TOKEN_ANNOTATION,
+};
 
 /// Whose the target Secret is. `Debug` names the Secret, never its data.
 #[derive(Clone)]

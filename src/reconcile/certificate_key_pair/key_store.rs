@@ -33,10 +33,7 @@ use crate::reconcile::secret::{
     FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_ANNOTATION, annotation,
 };
 
-/// Label marking key Secrets (value `true`).
-pub const KEY_LABEL: &str = "keysmith.dev/private-key";
-/// `<Kind>/<namespace>/<name>` of the resource a key Secret belongs to.
-pub const KEY_OWNER_ANNOTATION: &str = "keysmith.dev/key-owner";
+pub use crate::reconcile::names::{KEY_LABEL, KEY_OWNER_ANNOTATION};
 const KEY_DATA: &str = "tls.key";
 /// Prefix of key Secret names.
 const PREFIX: &str = "keysmith-key";

@@ -34,7 +34,7 @@ use super::decide::{Decision, Found, Inputs, Why, decide};
 use super::{FINGERPRINT_SALT_ANNOTATION, KIND, KeyringMaterial};
 
 /// Suffix of the previous material's keys (rotation.keepPrevious).
-const PREVIOUS_SUFFIX: &str = ".previous";
+use crate::reconcile::names::PREVIOUS_SUFFIX;
 
 /// Material a KeyringSecret generates from its spec.
 pub trait Generated: Clone + Send + Sync + 'static {

@@ -32,13 +32,7 @@ pub use reference::{effective_id, refers_to};
 
 /// The kind name.
 pub const KIND: &str = "KeyringSecret";
-/// The keyring id, on the target Secret.
-pub const KEYRING_ID_ANNOTATION: &str = "keysmith.dev/keyring-id";
-/// `spec.note`, on the target Secret.
-pub const NOTE_ANNOTATION: &str = "keysmith.dev/note";
-/// The random key of the fingerprint of secret material (psk, openvpn, remote_access), on
-/// the target Secret: only readers of the Secret can test guesses against the fingerprint.
-pub const FINGERPRINT_SALT_ANNOTATION: &str = "keysmith.dev/fingerprint-salt";
+pub use super::names::{FINGERPRINT_SALT_ANNOTATION, KEYRING_ID_ANNOTATION, NOTE_ANNOTATION};
 
 impl KeysmithResource for KeyringSecret {
     const KIND: &'static str = KIND;

@@ -42,20 +42,15 @@ use decide::{
 /// The kind name.
 pub const KIND: &str = "KmsAuthKey";
 /// The finalizer that removes the key from the servers before the resource goes.
-pub const FINALIZER: &str = "keysmith.dev/server-objects";
+pub const FINALIZER: &str = super::names::SERVER_OBJECTS_FINALIZER;
 /// Secret key of the passphrase.
 pub const PASSPHRASE: &str = "passphrase";
 /// Secret key of the key id.
 pub const KEY_ID: &str = "key-id";
 /// Secret key of the key tag.
 pub const KEY_TAG: &str = "key-tag";
-/// The random key of the passphrase's fingerprint, on the Secret.
-pub const FINGERPRINT_SALT_ANNOTATION: &str = "keysmith.dev/fingerprint-salt";
-/// The key id of a replaced key whose server objects are destroyed once the new key is
-/// registered, on the Secret (it survives a restart and a server that is down).
-const RETIRED_KEY_ANNOTATION: &str = "keysmith.dev/retired-key-id";
-/// Suffix of the previous key's Secret keys (rotation.keepPrevious).
-const PREVIOUS_SUFFIX: &str = ".previous";
+pub use super::names::FINGERPRINT_SALT_ANNOTATION;
+use super::names::{PREVIOUS_SUFFIX, RETIRED_KEY_ANNOTATION};
 
 impl KeysmithResource for KmsAuthKey {
     const KIND: &'static str = KIND;

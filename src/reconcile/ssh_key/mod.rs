@@ -39,7 +39,7 @@ use decide::{
 
 /// The kind name.
 pub const KIND: &str = "SshKey";
-const PREVIOUS_SUFFIX: &str = ".previous";
+use crate::reconcile::names::PREVIOUS_SUFFIX;
 
 impl KeysmithResource for SshKey {
     const KIND: &'static str = KIND;
