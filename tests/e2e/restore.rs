@@ -125,6 +125,13 @@ async fn restore_resources_first_with_owner_references_dropped() {
     round("restore-rd", Order::ResourcesFirst, References::Dropped).await;
 }
 
+/// The state a restore must bring back ([`Scene::snapshot`]).
+pub(crate) struct Snapshot {
+    pub(crate) secrets: AllData,
+    pub(crate) keys: AllData,
+    pub(crate) key_id: String,
+}
+
 /// Everything a restore test starts from: [`resources`] Ready in `ns`, their key Secret in
 /// `keys`, the KMIP server and the operator.
 pub(crate) struct Scene {
@@ -180,6 +187,45 @@ impl Scene {
 
     /// Deletes both namespaces (while the operator runs: the finalizers need it), then stops
     /// the operator.
+    /// What a restore must bring back: every Secret's bytes in both namespaces and the KMIP
+    /// key id.
+    pub(crate) async fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            secrets: secret_data(&self.client, &self.ns).await,
+            keys: secret_data(&self.client, &self.keys).await,
+            key_id: kms_key_id(&self.client, &self.ns).await,
+        }
+    }
+
+    /// Checks a restore against `before`: the same bytes in every Secret and key Secret, the
+    /// same KMIP key with one object on the server, and both leaves verifying against the
+    /// restored CA with `openssl verify`.
+    pub(crate) async fn assert_restored(&self, before: &Snapshot) {
+        assert_same_data(
+            &secret_data(&self.client, &self.ns).await,
+            &before.secrets,
+            "every Secret holds the bytes it held",
+        );
+        assert_same_data(
+            &secret_data(&self.client, &self.keys).await,
+            &before.keys,
+            "the key Secret holds the key it held",
+        );
+        assert_eq!(
+            self.server.python_locate(&before.key_id).len(),
+            1,
+            "no second object for the key"
+        );
+        assert_eq!(kms_key_id(&self.client, &self.ns).await, before.key_id);
+        let files = Files::new();
+        let ca = files.write("ca.crt", &before.secrets["root-ca"]["tls.crt"]);
+        for leaf in ["web", "api-tls"] {
+            let crt = files.write(&format!("{leaf}.crt"), &before.secrets[leaf]["tls.crt"]);
+            let (ok, out) = openssl::verify(&ca, None, &crt);
+            assert!(ok, "{leaf}: {out}");
+        }
+    }
+
     pub(crate) async fn tear_down(mut self) {
         delete_namespace(&self.client, &self.ns).await;
         delete_namespace(&self.client, &self.keys).await;
@@ -191,15 +237,12 @@ async fn round(prefix: &str, order: Order, references: References) {
     let cp = support::shared();
     let mut scene = Scene::build(cp, prefix).await;
     let (client, ns, keys) = (scene.client.clone(), scene.ns.clone(), scene.keys.clone());
-    let server = &scene.server;
-
-    let before_secrets = secret_data(&client, &ns).await;
-    let before_keys = secret_data(&client, &keys).await;
+    let before = scene.snapshot().await;
     assert_eq!(
-        before_keys.len(),
+        before.keys.len(),
         1,
         "one key Secret: {:?}",
-        before_keys.keys()
+        before.keys.keys()
     );
     for (name, secret) in list_secrets(&client, &ns).await {
         if secret.annotations().contains_key("keysmith.dev/owner") {
@@ -209,8 +252,7 @@ async fn round(prefix: &str, order: Order, references: References) {
             );
         }
     }
-    let key_id = kms_key_id(&client, &ns).await;
-    assert_eq!(server.python_locate(&key_id).len(), 1);
+    assert_eq!(scene.server.python_locate(&before.key_id).len(), 1);
 
     // The backup, as `kubectl get -o json` shows it, without what the API server assigns.
     let exported_resources = export(cp, &["get", KINDS, "-n", &ns], References::Kept).await;
@@ -262,29 +304,7 @@ async fn round(prefix: &str, order: Order, references: References) {
         started.elapsed().as_secs_f64()
     );
 
-    assert_same_data(
-        &secret_data(&client, &ns).await,
-        &before_secrets,
-        "every Secret holds the bytes it held",
-    );
-    assert_same_data(
-        &secret_data(&client, &keys).await,
-        &before_keys,
-        "the key Secret holds the key it held",
-    );
-    assert_eq!(
-        server.python_locate(&key_id).len(),
-        1,
-        "no second object for the key"
-    );
-    assert_eq!(kms_key_id(&client, &ns).await, key_id);
-    let files = Files::new();
-    let ca = files.write("ca.crt", &before_secrets["root-ca"]["tls.crt"]);
-    for leaf in ["web", "api-tls"] {
-        let crt = files.write(&format!("{leaf}.crt"), &before_secrets[leaf]["tls.crt"]);
-        let (ok, out) = openssl::verify(&ca, None, &crt);
-        assert!(ok, "{leaf}: {out}");
-    }
+    scene.assert_restored(&before).await;
     // Taken back means owned now: the Secrets name the new uids.
     for (name, secret) in list_secrets(&client, &ns).await {
         let Some(owner) = secret.annotations().get("keysmith.dev/owner").cloned() else {
@@ -311,7 +331,7 @@ async fn round(prefix: &str, order: Order, references: References) {
     .await;
     assert_same_data(
         &secret_data(&client, &ns).await,
-        &before_secrets,
+        &before.secrets,
         "the bytes after a restart",
     );
 

@@ -5,12 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::restore::{
-    Scene, assert_same_data, delete_namespace, kms_key_id, list_secrets, secret_data,
-    wait_all_ready,
-};
+use crate::restore::{Scene, delete_namespace, list_secrets, secret_data, wait_all_ready};
 use crate::support;
-use crate::support::openssl::{self, Files};
 use crate::support::velero::Velero;
 
 #[tokio::test]
@@ -22,10 +18,7 @@ async fn velero_backup_and_restore_bring_back_every_key() {
     let velero = Velero::start(cp, scratch.path()).expect("velero");
     let scene = Scene::build(cp, "velero-app").await;
     let (client, ns, keys) = (scene.client.clone(), scene.ns.clone(), scene.keys.clone());
-    let server = &scene.server;
-    let before_secrets = secret_data(&client, &ns).await;
-    let before_keys = secret_data(&client, &keys).await;
-    let key_id = kms_key_id(&client, &ns).await;
+    let before = scene.snapshot().await;
 
     let backup = format!("{ns}-backup");
     velero
@@ -45,28 +38,7 @@ async fn velero_backup_and_restore_bring_back_every_key() {
         velero.startup().as_secs_f64()
     );
 
-    assert_same_data(
-        &secret_data(&client, &ns).await,
-        &before_secrets,
-        "after the restore",
-    );
-    assert_same_data(
-        &secret_data(&client, &keys).await,
-        &before_keys,
-        "after the restore",
-    );
-    assert_eq!(
-        server.python_locate(&key_id).len(),
-        1,
-        "no second KMIP object"
-    );
-    let files = Files::new();
-    let ca = files.write("ca.crt", &before_secrets["root-ca"]["tls.crt"]);
-    for leaf in ["web", "api-tls"] {
-        let crt = files.write(&format!("{leaf}.crt"), &before_secrets[leaf]["tls.crt"]);
-        let (ok, out) = openssl::verify(&ca, None, &crt);
-        assert!(ok, "{leaf}: {out}");
-    }
+    scene.assert_restored(&before).await;
     for (name, secret) in list_secrets(&client, &ns).await {
         assert!(
             kube::ResourceExt::owner_references(&secret).is_empty(),

@@ -375,10 +375,16 @@ impl ControlPlane {
 /// The binaries directory: `$KEYSMITH_CONTROLPLANE_BIN`, or what `build.sh` prints (it builds
 /// the control plane first if the cache does not have it yet).
 pub fn binaries() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("KEYSMITH_CONTROLPLANE_BIN") {
+    built_dir("KEYSMITH_CONTROLPLANE_BIN", "hack/controlplane/build.sh")
+}
+
+/// The directory `$env_var` names, else the one the build script `script` (relative to the
+/// repository) prints last: such scripts build into a cache once and print the directory.
+pub fn built_dir(env_var: &str, script: &str) -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(env_var) {
         return Ok(PathBuf::from(dir));
     }
-    let script = repo_root().join("hack/controlplane/build.sh");
+    let script = repo_root().join(script);
     let out = Command::new(&script)
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -390,7 +396,7 @@ pub fn binaries() -> Result<PathBuf> {
     let dir = stdout
         .lines()
         .last()
-        .ok_or("build.sh printed no directory")?;
+        .ok_or_else(|| format!("{} printed no directory", script.display()))?;
     Ok(PathBuf::from(dir.trim()))
 }
 

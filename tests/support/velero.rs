@@ -46,7 +46,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::process::Managed;
-use super::{ControlPlane, Result, free_ports, repo_root};
+use super::{ControlPlane, Result, free_ports};
 
 /// MinIO's root user, which Velero also uses (MinIO wants a password of 8 characters or more).
 const ACCESS_KEY: &str = "keysmith";
@@ -75,23 +75,7 @@ pub fn binaries() -> Result<PathBuf> {
 }
 
 fn locate_binaries() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("KEYSMITH_VELERO_BIN") {
-        return Ok(PathBuf::from(dir));
-    }
-    let script = repo_root().join("hack/velero/build.sh");
-    let out = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("run {}: {e}", script.display()))?;
-    if !out.status.success() {
-        return Err(format!("{} failed: {}", script.display(), out.status).into());
-    }
-    let stdout = String::from_utf8(out.stdout)?;
-    let dir = stdout
-        .lines()
-        .last()
-        .ok_or("hack/velero/build.sh printed no directory")?;
-    Ok(PathBuf::from(dir.trim()))
+    super::built_dir("KEYSMITH_VELERO_BIN", "hack/velero/build.sh")
 }
 
 /// A running Velero server and its MinIO.
