@@ -101,16 +101,40 @@ async fn scenario(cp: &ControlPlane, node: &Node, image: &Image) {
     let ready = all_ready(cp, created, || pod_log(cp, &leader)).await;
     eprintln!("{created} example resources Ready");
 
-    // The leader's /metrics through the API server's pod proxy.
-    let metrics = kubectl_ok(
-        cp,
-        &[
-            "get",
-            "--raw",
-            &format!("/api/v1/namespaces/{RELEASE_NAMESPACE}/pods/{leader}:8080/proxy/metrics"),
-        ],
-    );
-    check_metrics(&samples(&metrics), &ready, &[]);
+    // The leader's /metrics through the API server's pod proxy. The operator records a
+    // resource's metrics right after writing its status, so a scrape at the moment the last
+    // status shows Ready may miss the last few: scrape until every Ready resource has its
+    // keysmith_ready series (at most 10 s), then check the values.
+    let scrape = || {
+        samples(&kubectl_ok(
+            cp,
+            &[
+                "get",
+                "--raw",
+                &format!("/api/v1/namespaces/{RELEASE_NAMESPACE}/pods/{leader}:8080/proxy/metrics"),
+            ],
+        ))
+    };
+    let series_of = |object: &serde_json::Value| {
+        format!(
+            "keysmith_ready{{kind=\"{}\",namespace=\"{}\",name=\"{}\"}}",
+            object["kind"].as_str().unwrap_or_default(),
+            object["metadata"]["namespace"].as_str().unwrap_or_default(),
+            object["metadata"]["name"].as_str().unwrap_or_default()
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut metrics = scrape();
+    while Instant::now() < deadline
+        && ready
+            .iter()
+            .filter(|o| o["kind"] != "KeyManager")
+            .any(|o| !metrics.contains_key(&series_of(o)))
+    {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        metrics = scrape();
+    }
+    check_metrics(&metrics, &ready, &[]);
 
     // Delete the leader: another pod takes over, and a resource created right after is
     // Ready within the lease duration, written by the new leader.
